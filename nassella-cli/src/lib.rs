@@ -1,0 +1,198 @@
+//! The `nassella` command line: thin glue over `nassella-core`. It reads a config file (or takes a
+//! [`Stack`] from a Rust program), resolves the keys, writes the bundle atomically and reports
+//! problems with their paths and lines.
+//!
+//! A deployment written in Rust hands its stack to [`main_with`], so it is driven by the same
+//! commands: `cargo run -p examples --bin family -- build --out out/family`.
+
+pub mod config;
+pub mod keys;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use nassella_core::{Report, Stack};
+
+/// Nassella: your web apps on an immutable Flatcar server that never drifts and never loses data.
+///
+/// A config file (or a Rust program) describes the server, its backups and its apps; `nassella
+/// build` turns it into an Ignition config, Terraform variables and readable copies of every
+/// file the server will hold. Nothing is deployed by `build`.
+#[derive(Debug, Parser)]
+#[command(name = "nassella", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render the stack into a folder: ignition.json, terraform.tfvars.json and instance/ (a
+    /// readable copy of every file the server gets, secrets replaced by markers).
+    ///
+    /// The folder is replaced atomically, and only when the whole build succeeds.
+    Build {
+        #[command(flatten)]
+        input: Input,
+        /// Output folder (replaced as a whole).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
+    /// Check the stack and print every problem, without writing anything.
+    Validate {
+        #[command(flatten)]
+        input: Input,
+    },
+    /// Print the JSON Schema of the config file (for editors and review).
+    Schema,
+    /// List the apps a config file can name.
+    Apps,
+}
+
+#[derive(Debug, clap::Args)]
+struct Input {
+    /// The config file (TOML; see docs/config.md). Not used when a Rust program supplies the stack.
+    #[arg(long, short, default_value = "config/apps.config")]
+    config: PathBuf,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    strict: bool,
+    /// File holding the 64-hex-digit master key every secret is derived from. Default:
+    /// $NASSELLA_STATE_DIR (or ~/.local/state/nassella)/<instance>/master.key, created on first
+    /// use. $NASSELLA_MASTER_KEY overrides both.
+    #[arg(long, env = "NASSELLA_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+/// Run the command line. With `Some(stack)`, the stack comes from a Rust program and
+/// `--config` is ignored.
+#[must_use]
+pub fn main_with(stack: Option<Stack>) -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli, stack) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
+    match cli.command {
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&config::schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apps => {
+            for e in nassella_apps::catalog() {
+                println!("{:<14} {}", e.kind, e.summary);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { input } => {
+            let Some(stack) = load(&input, given)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let keys = keys::resolve(&input, stack.instance().name(), false)?;
+            match nassella_core::build(&stack, &keys) {
+                Ok(b) => finish_ok(&b.warnings, input.strict, || {
+                    eprintln!(
+                        "ok: {} is valid ({} bytes of Ignition)",
+                        describe(&input, &stack),
+                        b.bundle.ignition().len()
+                    );
+                }),
+                Err(r) => Ok(print_report(&r)),
+            }
+        }
+        Command::Build { input, out } => {
+            let Some(stack) = load(&input, given)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let keys = keys::resolve(&input, stack.instance().name(), true)?;
+            match nassella_core::build(&stack, &keys) {
+                Ok(b) => {
+                    if input.strict && !b.warnings.is_empty() {
+                        return Ok(print_report(&b.warnings.clone().strict()));
+                    }
+                    output::write_atomically(&b.bundle, &out)?;
+                    finish_ok(&b.warnings, false, || {
+                        let limit = stack.instance().provider_kind().user_data_limit();
+                        let size = b.bundle.ignition().len();
+                        eprintln!(
+                            "built {} into {} ({} files; Ignition {size} of {limit} bytes allowed by {})",
+                            describe(&input, &stack), out.display(), b.bundle.files().len(), stack.instance().provider_kind()
+                        );
+                        eprintln!(
+                            "review {}/instance/ to see every file the server gets",
+                            out.display()
+                        );
+                    })
+                }
+                Err(r) => Ok(print_report(&r)),
+            }
+        }
+    }
+}
+
+fn describe(input: &Input, stack: &Stack) -> String {
+    let _ = input;
+    format!(
+        "instance `{}` ({} apps)",
+        stack.instance().name(),
+        stack.app_ids().count()
+    )
+}
+
+fn finish_ok(warnings: &Report, strict: bool, ok: impl FnOnce()) -> Result<ExitCode> {
+    if strict && !warnings.is_empty() {
+        return Ok(print_report(&warnings.clone().strict()));
+    }
+    for p in warnings.problems() {
+        eprintln!("{p}");
+    }
+    ok();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &Report) -> ExitCode {
+    eprintln!("{r}");
+    eprintln!("nothing was written; fix the problems above and run the command again");
+    ExitCode::FAILURE
+}
+
+/// The stack from the Rust program, or from the config file. Prints config problems (with
+/// those the composer finds) and returns `None` when there are errors.
+fn load(input: &Input, given: Option<Stack>) -> Result<Option<Stack>> {
+    if let Some(s) = given {
+        return Ok(Some(s));
+    }
+    let text = read_config(&input.config)?;
+    let name = input.config.display().to_string();
+    let (stack, report) = config::parse(&name, &text).map_err(anyhow::Error::msg)?;
+    if report.has_errors() {
+        let mut all = report;
+        if let Err(more) = nassella_core::compose(&stack) {
+            for p in more.problems() {
+                all.push(p.clone());
+            }
+        }
+        print_report(&all);
+        return Ok(None);
+    }
+    Ok(Some(stack))
+}
+
+fn read_config(path: &Path) -> Result<String> {
+    if !path.exists() {
+        bail!(
+            "no config file at {}: pass --config <file>, or start from examples/config/family.config (docs/config.md explains the format)",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}

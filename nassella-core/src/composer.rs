@@ -1,0 +1,827 @@
+//! The composer: asks every app for its contribution, checks each app's items and the rules that
+//! span apps, and returns a [`ValidatedStack`] or a [`Report`] listing every problem.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::app::{AppContext, Contribution};
+use crate::model::{PathAction, ValuePart};
+use crate::problem::ProblemKind as P;
+use crate::report::{Origin, Report};
+use crate::stack::{Backup, Instance, Stack};
+
+/// Longest app id: it prefixes container, network and unit names.
+pub const MAX_APP_ID: usize = 32;
+/// Longest instance name: it names the server, the volume and the restic host.
+pub const MAX_INSTANCE_NAME: usize = 40;
+
+/// One app of a validated stack.
+#[derive(Debug, Clone)]
+pub struct ValidatedApp {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) origin: Origin,
+    pub(crate) c: Contribution,
+    /// Services that some route forwards to: only these join the proxy network.
+    pub(crate) proxied: BTreeSet<String>,
+}
+
+impl ValidatedApp {
+    /// The app's id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The app's catalog kind.
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Hostnames the app serves.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.c.routes.iter().map(|r| r.host.as_str())
+    }
+
+    /// Where the app was added to the stack.
+    #[must_use]
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Memory hint in MiB, if the app gave one.
+    #[must_use]
+    pub fn memory_hint_mib(&self) -> Option<u32> {
+        self.c.memory_mib
+    }
+}
+
+/// A stack that passed every check. Only [`compose`] makes one; renderers take nothing else.
+#[derive(Debug, Clone)]
+pub struct ValidatedStack {
+    pub(crate) instance: Instance,
+    pub(crate) backup: Option<Backup>,
+    pub(crate) apps: Vec<ValidatedApp>,
+    pub(crate) warnings: Report,
+}
+
+impl ValidatedStack {
+    /// The instance.
+    #[must_use]
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The apps, sorted by id.
+    #[must_use]
+    pub fn apps(&self) -> &[ValidatedApp] {
+        &self.apps
+    }
+
+    /// Warnings found while composing (errors would have stopped it).
+    #[must_use]
+    pub fn warnings(&self) -> &Report {
+        &self.warnings
+    }
+
+    /// The backup settings.
+    #[must_use]
+    pub fn backup(&self) -> Option<&Backup> {
+        self.backup.as_ref()
+    }
+}
+
+/// Check a stack and everything its apps contribute.
+///
+/// # Errors
+/// A [`Report`] with every error and warning found, when there is at least one error.
+pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
+    let mut r = Report::new();
+    check_instance(&stack.instance, &mut r);
+    check_backup(stack.backup.as_ref(), &mut r);
+    if stack.apps.is_empty() {
+        r.error("apps", None, P::NoApps);
+    }
+
+    let mut ids: BTreeMap<String, Origin> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, String> = BTreeMap::new();
+    let mut ports: BTreeMap<u16, String> =
+        [(80, "the proxy".to_owned()), (443, "the proxy".to_owned())]
+            .into_iter()
+            .collect();
+    let mut apps = Vec::new();
+
+    for sa in &stack.apps {
+        let id = sa.app.id().to_owned();
+        let base = format!("apps.{id}");
+        let origin = &sa.origin;
+        if !valid_name(&id, MAX_APP_ID) {
+            r.error(
+                &base,
+                Some(origin),
+                P::InvalidName {
+                    what: "app id",
+                    value: id.clone(),
+                    max: MAX_APP_ID,
+                },
+            );
+        }
+        if let Some(other) = ids.get(&id) {
+            r.error(
+                &base,
+                Some(origin),
+                P::DuplicateAppId {
+                    id: id.clone(),
+                    other: other.to_string(),
+                },
+            );
+            continue;
+        }
+        ids.insert(id.clone(), origin.clone());
+
+        let cx = AppContext {
+            id: &id,
+            instance: &stack.instance,
+        };
+        let mut c = sa.app.contribute(&cx);
+        for s in &mut c.services {
+            if let Some((_, to)) = stack
+                .image_overrides
+                .iter()
+                .find(|(from, _)| *from == s.image)
+            {
+                s.image.clone_from(to);
+            }
+        }
+        let proxied = check_app(&base, origin, &c, &mut r);
+
+        for (i, route) in c.routes.iter().enumerate() {
+            let path = format!("{base}.routes[{i}].host");
+            if let Err(reason) = valid_host(&route.host) {
+                r.error(
+                    &path,
+                    Some(origin),
+                    P::InvalidHost {
+                        host: route.host.clone(),
+                        reason,
+                    },
+                );
+            } else if let Some(other) = hosts.get(&route.host) {
+                r.error(
+                    &path,
+                    Some(origin),
+                    P::DuplicateHost {
+                        host: route.host.clone(),
+                        other: other.clone(),
+                    },
+                );
+            } else {
+                hosts.insert(route.host.clone(), path);
+            }
+        }
+        for (i, p) in c.tcp_ports.iter().enumerate() {
+            let path = format!("{base}.tcp_ports[{i}]");
+            if let Some(other) = ports.get(&p.host_port) {
+                r.error(
+                    &path,
+                    Some(origin),
+                    P::PortTaken {
+                        port: p.host_port,
+                        other: other.clone(),
+                    },
+                );
+            } else {
+                ports.insert(p.host_port, path);
+            }
+        }
+        apps.push(ValidatedApp {
+            id,
+            kind: sa.app.kind().to_owned(),
+            origin: origin.clone(),
+            c,
+            proxied,
+        });
+    }
+
+    r.finish();
+    if r.has_errors() {
+        return Err(r);
+    }
+    apps.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(ValidatedStack {
+        instance: stack.instance.clone(),
+        backup: stack.backup.clone(),
+        apps,
+        warnings: r,
+    })
+}
+
+fn check_instance(i: &Instance, r: &mut Report) {
+    let o = Some(&i.origin);
+    if !valid_name(&i.name, MAX_INSTANCE_NAME) {
+        r.error(
+            "instance.name",
+            o,
+            P::InvalidName {
+                what: "instance name",
+                value: i.name.clone(),
+                max: MAX_INSTANCE_NAME,
+            },
+        );
+    }
+    let root_ok = i.data_root.starts_with('/')
+        && i.data_root.len() > 1
+        && !i.data_root.ends_with('/')
+        && i.data_root
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_')
+        && !i.data_root.contains("//");
+    if !root_ok {
+        r.error("instance.data_root", o, P::InvalidInstance(format!(
+            "data root `{}` must be an absolute path of letters, digits, '_' and '/', not `/` and without a trailing '/' (e.g. `/srv/data`)",
+            i.data_root
+        )));
+    }
+    if parse_cidr24(&i.proxy_subnet).is_none() {
+        r.error("instance.proxy_subnet", o, P::InvalidInstance(format!(
+            "proxy subnet `{}` must be a private IPv4 network in CIDR form with a prefix of /16 to /28 (e.g. `172.31.250.0/24`)",
+            i.proxy_subnet
+        )));
+    }
+    if i.volume_size_gb < 10 {
+        r.error(
+            "instance.volume_size_gb",
+            o,
+            P::InvalidInstance(format!(
+                "volume size {} GB is too small: providers start at 10 GB",
+                i.volume_size_gb
+            )),
+        );
+    }
+    for (field, v) in [("server_type", &i.server_type), ("location", &i.location)] {
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            r.error(
+                format!("instance.{field}"),
+                o,
+                P::InvalidInstance(format!(
+                "{field} `{v}` must be a non-empty provider name of letters, digits, '-' and '_'"
+            )),
+            );
+        }
+    }
+    if !(i.docker_compose.hash.starts_with("sha256-")
+        || i.docker_compose.hash.starts_with("sha512-"))
+    {
+        r.error("instance.docker_compose.hash", o, P::InvalidInstance(
+            "the docker compose download needs a verification hash `sha256-<hex>` or `sha512-<hex>`".into(),
+        ));
+    }
+    if let crate::Tls::Acme { email: Some(e), .. } = &i.tls {
+        if !e.contains('@') || e.chars().any(char::is_whitespace) {
+            r.error(
+                "instance.tls.email",
+                o,
+                P::InvalidInstance(format!("`{e}` is not an email address")),
+            );
+        }
+    }
+}
+
+fn check_backup(b: Option<&Backup>, r: &mut Report) {
+    let Some(b) = b else {
+        r.warn("backup", None, P::InvalidBackup(
+            "no backup is configured: data lives only on the server's volume; add a [backup] section".into(),
+        ));
+        return;
+    };
+    let o = Some(&b.origin);
+    if b.repository.trim().is_empty()
+        || b.repository.chars().any(|c| c.is_whitespace() || c == '\'')
+    {
+        r.error("backup.repository", o, P::InvalidBackup(format!(
+            "repository `{}` must be a restic repository URL without spaces or quotes, e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/path`",
+            b.repository
+        )));
+    }
+    if b.retention.daily + b.retention.weekly + b.retention.monthly == 0 {
+        r.error(
+            "backup.retention",
+            o,
+            P::InvalidBackup(
+                "retention keeps nothing: keep at least one daily, weekly or monthly snapshot"
+                    .into(),
+            ),
+        );
+    }
+    if b.on_calendar.trim().is_empty() || b.on_calendar.contains(['\n', '\'', '"']) {
+        r.error(
+            "backup.on_calendar",
+            o,
+            P::InvalidBackup(format!(
+                "`{}` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`)",
+                b.on_calendar
+            )),
+        );
+    }
+    if let Some(url) = &b.notify_url {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(['\'', '"', ' '])
+        {
+            r.error(
+                "backup.notify_url",
+                o,
+                P::InvalidBackup(format!(
+                    "notify URL `{url}` must be an http(s) URL without quotes or spaces"
+                )),
+            );
+        }
+    }
+    if !image_pinned(&b.restic_image) {
+        r.error(
+            "backup.restic_image",
+            o,
+            P::UnpinnedImage {
+                image: b.restic_image.clone(),
+            },
+        );
+    }
+    if let Some(id) = &b.restore_snapshot {
+        if id.is_empty() || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+            r.error(
+                "backup.restore_snapshot",
+                o,
+                P::InvalidBackup(format!(
+                    "snapshot id `{id}` must be hex digits (see `nassella backups list`)"
+                )),
+            );
+        }
+    }
+}
+
+/// Check one app's own items; returns the services that routes forward to.
+fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> BTreeSet<String> {
+    let at = Some(origin);
+    let mut seen = BTreeSet::new();
+    let declared_services: BTreeMap<&str, &crate::Service> =
+        c.services.iter().map(|s| (s.name.as_str(), s)).collect();
+    let service_list = || {
+        declared_services
+            .keys()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    let mut names = |what: &'static str, name: &str, path: String, o: &Origin, r: &mut Report| {
+        if !valid_name(name, 40) {
+            r.error(
+                &path,
+                Some(o),
+                P::InvalidName {
+                    what,
+                    value: name.to_owned(),
+                    max: 40,
+                },
+            );
+        }
+        if !seen.insert((what, name.to_owned())) {
+            r.error(
+                &path,
+                Some(o),
+                P::DuplicateName {
+                    what,
+                    name: name.to_owned(),
+                },
+            );
+        }
+    };
+    for v in &c.volumes {
+        let path = format!("{base}.volumes.{}", v.name);
+        names("volume", &v.name, path.clone(), &v.origin, r);
+        if v.backup.is_none() {
+            r.error(
+                &path,
+                Some(&v.origin),
+                P::BackupUndecided {
+                    volume: v.name.clone(),
+                },
+            );
+        }
+    }
+    for n in &c.networks {
+        names(
+            "network",
+            &n.name,
+            format!("{base}.networks.{}", n.name),
+            &n.origin,
+            r,
+        );
+    }
+    for s in &c.secrets {
+        names(
+            "secret",
+            &s.name,
+            format!("{base}.secrets.{}", s.name),
+            &s.origin,
+            r,
+        );
+    }
+    for s in &c.services {
+        names(
+            "service",
+            &s.name,
+            format!("{base}.services.{}", s.name),
+            &s.origin,
+            r,
+        );
+    }
+
+    // Routes: which services are proxied, and do the upstreams exist?
+    let mut proxied = BTreeSet::new();
+    for (i, route) in c.routes.iter().enumerate() {
+        let rpath = format!("{base}.routes[{i}]");
+        if route.default.is_none() && route.paths.is_empty() {
+            r.error(&rpath, at, P::EmptyRoute);
+        }
+        for (j, red) in route.redirects.iter().enumerate() {
+            if !red.from.starts_with('/') || red.from.contains(char::is_whitespace) {
+                r.error(
+                    format!("{rpath}.redirects[{j}].from"),
+                    at,
+                    P::InvalidRoutePath {
+                        path: red.from.clone(),
+                    },
+                );
+            }
+        }
+        let actions = route
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(j, (p, a))| (format!("{rpath}.paths[{j}]"), Some(p), a));
+        let default = route
+            .default
+            .iter()
+            .map(|a| (format!("{rpath}.default"), None, a));
+        for (apath, p, action) in actions.chain(default) {
+            if let Some(p) = p {
+                if !p.starts_with('/') || p.contains(char::is_whitespace) {
+                    r.error(
+                        format!("{apath}.path"),
+                        at,
+                        P::InvalidRoutePath { path: p.clone() },
+                    );
+                }
+            }
+            let PathAction::Proxy(up) = action else {
+                continue;
+            };
+            match declared_services.get(up.service.as_str()) {
+                None => r.error(
+                    format!("{apath}.service"),
+                    at,
+                    P::UnknownService {
+                        service: up.service.clone(),
+                        declared: service_list(),
+                    },
+                ),
+                Some(s) if !s.ports.contains(&up.port) => r.error(
+                    format!("{apath}.port"),
+                    at,
+                    P::UndeclaredPort {
+                        service: up.service.clone(),
+                        port: up.port,
+                        declared: list_ports(&s.ports),
+                    },
+                ),
+                Some(_) => {
+                    proxied.insert(up.service.clone());
+                }
+            }
+        }
+    }
+
+    let volumes: BTreeSet<&str> = c.volumes.iter().map(|v| v.name.as_str()).collect();
+    let networks: BTreeSet<&str> = c.networks.iter().map(|n| n.name.as_str()).collect();
+    let secrets: BTreeSet<&str> = c.secrets.iter().map(|s| s.name.as_str()).collect();
+    let mut used_volumes = BTreeSet::new();
+    let mut used_networks = BTreeSet::new();
+    for s in &c.services {
+        let sp = format!("{base}.services.{}", s.name);
+        let so = Some(&s.origin);
+        if !image_pinned(&s.image) {
+            r.error(
+                format!("{sp}.image"),
+                so,
+                P::UnpinnedImage {
+                    image: s.image.clone(),
+                },
+            );
+        }
+        for (k, v) in &s.env {
+            if !valid_env_name(k) {
+                r.error(
+                    format!("{sp}.env.{k}"),
+                    so,
+                    P::InvalidEnvName { name: k.clone() },
+                );
+            }
+            for part in &v.parts {
+                if let (ValuePart::Text(t), true) = (part, v.is_secret()) {
+                    if t.contains(['\'', '\n']) {
+                        r.error(
+                            format!("{sp}.env.{k}"),
+                            so,
+                            P::InvalidEnvValue { name: k.clone() },
+                        );
+                    }
+                }
+                if let ValuePart::Secret(sr) = part {
+                    if sr.token != c.token || !secrets.contains(sr.name.as_str()) {
+                        r.error(
+                            format!("{sp}.env.{k}"),
+                            so,
+                            P::ForeignHandle {
+                                what: "secret",
+                                name: sr.name.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        for (j, m) in s.mounts.iter().enumerate() {
+            if m.volume.token != c.token || !volumes.contains(m.volume.name.as_str()) {
+                r.error(
+                    format!("{sp}.mounts[{j}]"),
+                    so,
+                    P::ForeignHandle {
+                        what: "volume",
+                        name: m.volume.name.clone(),
+                    },
+                );
+            }
+            used_volumes.insert(m.volume.name.as_str());
+            if !m.target.starts_with('/') {
+                r.error(
+                    format!("{sp}.mounts[{j}].target"),
+                    so,
+                    P::RelativeMountTarget {
+                        target: m.target.clone(),
+                    },
+                );
+            }
+        }
+        for n in &s.networks {
+            if n.token != c.token || !networks.contains(n.name.as_str()) {
+                r.error(
+                    format!("{sp}.networks"),
+                    so,
+                    P::ForeignHandle {
+                        what: "network",
+                        name: n.name.clone(),
+                    },
+                );
+            }
+            used_networks.insert(n.name.as_str());
+        }
+        for dep in s.depends_on.keys() {
+            if !declared_services.contains_key(dep.as_str()) {
+                r.error(
+                    format!("{sp}.depends_on.{dep}"),
+                    so,
+                    P::UnknownDependency {
+                        service: dep.clone(),
+                    },
+                );
+            }
+        }
+        if s.networks.is_empty() && !proxied.contains(&s.name) {
+            r.error(
+                format!("{sp}.networks"),
+                so,
+                P::IsolatedService {
+                    service: s.name.clone(),
+                },
+            );
+        }
+    }
+    for v in &c.volumes {
+        if !used_volumes.contains(v.name.as_str()) {
+            r.warn(
+                format!("{base}.volumes.{}", v.name),
+                Some(&v.origin),
+                P::UnusedVolume {
+                    volume: v.name.clone(),
+                },
+            );
+        }
+    }
+    for n in &c.networks {
+        if !used_networks.contains(n.name.as_str()) {
+            r.warn(
+                format!("{base}.networks.{}", n.name),
+                Some(&n.origin),
+                P::UnusedNetwork {
+                    network: n.name.clone(),
+                },
+            );
+        }
+    }
+    for (i, h) in c.backup_hooks.iter().enumerate() {
+        if !declared_services.contains_key(h.service.as_str()) {
+            r.error(
+                format!("{base}.backup_hooks[{i}].service"),
+                Some(&h.origin),
+                P::UnknownHookService {
+                    service: h.service.clone(),
+                },
+            );
+        }
+    }
+    for j in &c.jobs {
+        let jp = format!("{base}.jobs.{}", j.name);
+        names("job", &j.name, jp.clone(), &j.origin, r);
+        if !declared_services.contains_key(j.service.as_str()) {
+            r.error(
+                format!("{jp}.service"),
+                Some(&j.origin),
+                P::UnknownHookService {
+                    service: j.service.clone(),
+                },
+            );
+        }
+        if j.on_calendar.trim().is_empty() || j.on_calendar.contains(['\n', '\'', '"']) {
+            r.error(
+                format!("{jp}.on_calendar"),
+                Some(&j.origin),
+                P::InvalidBackup(format!(
+                    "`{}` is not a systemd calendar expression",
+                    j.on_calendar
+                )),
+            );
+        }
+    }
+    for (i, p) in c.tcp_ports.iter().enumerate() {
+        if !declared_services.contains_key(p.service.as_str()) {
+            r.error(
+                format!("{base}.tcp_ports[{i}].service"),
+                Some(&p.origin),
+                P::UnknownService {
+                    service: p.service.clone(),
+                    declared: service_list(),
+                },
+            );
+        }
+    }
+    proxied
+}
+
+fn list_ports(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        "none".into()
+    } else {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A DNS-safe name: lowercase letters, digits and '-', starting with a letter, not ending with '-'.
+#[must_use]
+pub fn valid_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Check a public hostname; returns why it is not valid.
+///
+/// # Errors
+/// A short reason, such as "uppercase letters are not allowed".
+pub fn valid_host(h: &str) -> Result<(), &'static str> {
+    if h.is_empty() {
+        return Err("it is empty");
+    }
+    if h.len() > 253 {
+        return Err("it is longer than 253 characters");
+    }
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("use lowercase letters only");
+    }
+    if h.contains("://") || h.contains('/') {
+        return Err("give the bare hostname, without scheme or path (e.g. `cloud.example.com`)");
+    }
+    if !h.contains('.') {
+        return Err("it needs at least two labels (e.g. `cloud.example.com`)");
+    }
+    for label in h.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each dot-separated label must be 1 to 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label cannot start or end with '-'");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err("only letters, digits, '-' and '.' are allowed");
+        }
+    }
+    Ok(())
+}
+
+/// An image is pinned when it has a digest, or a tag other than `latest`.
+#[must_use]
+pub fn image_pinned(image: &str) -> bool {
+    if image.contains(char::is_whitespace) || image.is_empty() {
+        return false;
+    }
+    if let Some((_, digest)) = image.split_once('@') {
+        return digest.starts_with("sha256:") && digest.len() == 71;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, tag)) => !tag.is_empty() && tag != "latest",
+        None => false,
+    }
+}
+
+fn valid_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Parse `a.b.c.d/n` with 16 ≤ n ≤ 28 in a private range; returns (network address, prefix).
+pub(crate) fn parse_cidr24(s: &str) -> Option<([u8; 4], u8)> {
+    let (addr, prefix) = s.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok()?;
+    if !(16..=28).contains(&prefix) {
+        return None;
+    }
+    let octets: Vec<u8> = addr
+        .split('.')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let o: [u8; 4] = octets.try_into().ok()?;
+    let private =
+        o[0] == 10 || (o[0] == 172 && (16..=31).contains(&o[1])) || (o[0] == 192 && o[1] == 168);
+    let bits = u32::from_be_bytes(o);
+    let mask = u32::MAX << (32 - prefix);
+    (private && bits & !mask == 0).then_some((o, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_hosts_images_and_subnets() {
+        assert!(valid_name("cloud-2", 32));
+        for bad in ["", "2cloud", "Cloud", "cloud-", "cl_oud", &"a".repeat(33)] {
+            assert!(!valid_name(bad, 32), "{bad}");
+        }
+        assert!(valid_host("cloud.example.com").is_ok());
+        for bad in [
+            "Cloud.example.com",
+            "https://x.com",
+            "localhost",
+            "a..b",
+            "-a.b",
+            "a_b.com",
+        ] {
+            assert!(valid_host(bad).is_err(), "{bad}");
+        }
+        assert!(image_pinned("nextcloud:31.0.8-apache"));
+        assert!(image_pinned("registry:5000/x/y:1.2"));
+        assert!(image_pinned(&format!("x/y@sha256:{}", "a".repeat(64))));
+        for bad in ["nextcloud", "nextcloud:latest", "registry:5000/x/y", "x:"] {
+            assert!(!image_pinned(bad), "{bad}");
+        }
+        assert_eq!(
+            parse_cidr24("172.31.250.0/24"),
+            Some(([172, 31, 250, 0], 24))
+        );
+        for bad in [
+            "8.8.8.0/24",
+            "172.31.250.1/24",
+            "10.0.0.0/8",
+            "10.0.0.0",
+            "10.0.0.0/29",
+        ] {
+            assert_eq!(parse_cidr24(bad), None, "{bad}");
+        }
+    }
+}

