@@ -11,11 +11,19 @@ pub fn stack() -> Stack {
             .server_type("cx32")
             .location("nbg1")
             .volume_size_gb(100)
-            .tls(Tls::Acme { email: Some("admin@example.com".into()), staging: false }),
+            .tls(Tls::Acme {
+                email: Some("admin@example.com".into()),
+                staging: false,
+            }),
     )
     .backup(
-        Backup::new("s3:s3.eu-central-003.backblazeb2.com/example-backups/family")
-            .retention(Retention { daily: 7, weekly: 5, monthly: 12 }),
+        Backup::new("s3:s3.eu-central-003.backblazeb2.com/example-backups/family").retention(
+            Retention {
+                daily: 7,
+                weekly: 5,
+                monthly: 12,
+            },
+        ),
     )
     .app(Nextcloud::new("cloud.example.com").id("cloud"))
     .app(Vaultwarden::new("vault.example.com").id("vault"))

@@ -14,5 +14,9 @@ pub mod single;
 /// Every example, by name, for the snapshot tests.
 #[must_use]
 pub fn all() -> Vec<(&'static str, nassella_core::Stack)> {
-    vec![("family", family::stack()), ("own-app", own_app::stack()), ("single", single::stack())]
+    vec![
+        ("family", family::stack()),
+        ("own-app", own_app::stack()),
+        ("single", single::stack()),
+    ]
 }

@@ -5,9 +5,9 @@
 //! once, each with the path in the stack and the line that declared it:
 //!
 //! ```text
-//! error at backup.retention (examples/src/mistake.rs:27:10): retention keeps nothing: keep at least one daily, weekly or monthly snapshot
-//! error at apps.cloud.routes[0].host (examples/src/mistake.rs:30:10): `Cloud.example.com` is not a valid hostname: use lowercase letters only
-//! error at apps.git.routes[0].host (examples/src/mistake.rs:32:10): hostname `vault.example.com` is already served by apps.vaultwarden.routes[0].host; each hostname can be routed to one app only
+//! error at backup.retention (examples/src/mistake.rs:24:13): retention keeps nothing: keep at least one daily, weekly or monthly snapshot
+//! error at apps.cloud.routes[0].host (examples/src/mistake.rs:32:10): `Cloud.example.com` is not a valid hostname: use lowercase letters only
+//! error at apps.git.routes[0].host (examples/src/mistake.rs:34:10): hostname `vault.example.com` is already served by apps.vaultwarden.routes[0].host; each hostname can be routed to one app only
 //! 3 error(s), 0 warning(s)
 //! ```
 //!
@@ -21,8 +21,13 @@ use nassella_core::{Backup, Instance, Retention, Stack};
 pub fn stack() -> Stack {
     Stack::new(Instance::new("family"))
         .backup(
-            Backup::new("s3:s3.eu-central-003.backblazeb2.com/example-backups/family")
-                .retention(Retention { daily: 0, weekly: 0, monthly: 0 }),
+            Backup::new("s3:s3.eu-central-003.backblazeb2.com/example-backups/family").retention(
+                Retention {
+                    daily: 0,
+                    weekly: 0,
+                    monthly: 0,
+                },
+            ),
         )
         .app(Nextcloud::new("Cloud.example.com").id("cloud"))
         .app(Vaultwarden::new("vault.example.com"))

@@ -26,7 +26,11 @@ impl Hello {
     /// Serve `host`.
     #[must_use]
     pub fn new(host: impl Into<String>) -> Self {
-        Self { host: host.into(), image: default_image(), id: None }
+        Self {
+            host: host.into(),
+            image: default_image(),
+            id: None,
+        }
     }
 
     /// Use another id than `hello`.
@@ -66,7 +70,10 @@ impl App for Hello {
                 .command(["sh", "-c", script.as_str()])
                 .mount(&data, "/data")
                 .port(8080)
-                .healthcheck(Healthcheck::cmd(["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]).start_period_s(5)),
+                .healthcheck(
+                    Healthcheck::cmd(["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"])
+                        .start_period_s(5),
+                ),
         );
         c.route(Route::new(&self.host).proxy(Upstream::new("web", 8080)));
         c.memory_hint_mib(8);

@@ -53,6 +53,10 @@ pub trait CatalogApp: App + DeserializeOwned + JsonSchema + Sized + 'static {
     fn example() -> Self;
 }
 
+/// Builds an app from config settings (a JSON object without the `app` key) under an id; the
+/// error is serde's message, which names the offending key.
+pub type FromSettings = fn(id: &str, settings: serde_json::Value) -> Result<Box<dyn App>, String>;
+
 /// One registered app.
 #[derive(Clone, Copy)]
 pub struct Entry {
@@ -61,7 +65,7 @@ pub struct Entry {
     /// What it is.
     pub summary: &'static str,
     /// Build it from config settings (a JSON object without the `app` key) under `id`.
-    pub from_settings: fn(id: &str, settings: serde_json::Value) -> Result<Box<dyn App>, String>,
+    pub from_settings: FromSettings,
     /// The JSON Schema of its settings.
     pub schema: fn() -> schemars::Schema,
     /// A typical instance.
@@ -88,6 +92,8 @@ impl Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("Entry")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }

@@ -564,8 +564,9 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                         name: m.volume.name.clone(),
                     },
                 );
+            } else {
+                used_volumes.insert(m.volume.name.as_str());
             }
-            used_volumes.insert(m.volume.name.as_str());
             if !m.target.starts_with('/') {
                 r.error(
                     format!("{sp}.mounts[{j}].target"),
@@ -586,8 +587,9 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                         name: n.name.clone(),
                     },
                 );
+            } else {
+                used_networks.insert(n.name.as_str());
             }
-            used_networks.insert(n.name.as_str());
         }
         for dep in s.depends_on.keys() {
             if !declared_services.contains_key(dep.as_str()) {

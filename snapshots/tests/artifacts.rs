@@ -21,9 +21,11 @@ fn bundle(stack: &Stack) -> Bundle {
 }
 
 fn config_stack(name: &str) -> Stack {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/config/{name}.config"));
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/config/{name}.config"));
     let text = std::fs::read_to_string(&path).unwrap();
-    let (stack, report) = nassella_cli::config::parse(&format!("examples/config/{name}.config"), &text).unwrap();
+    let (stack, report) =
+        nassella_cli::config::parse(&format!("examples/config/{name}.config"), &text).unwrap();
     assert!(report.is_empty(), "{report}");
     stack
 }
@@ -47,26 +49,45 @@ fn every_artifact_of_every_example() {
     }
     // Orphans: a snapshot no test produces any more is an error, not clutter.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    let found: BTreeSet<String> = std::fs::read_dir(&dir).unwrap()
+    let found: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("artifacts__") && n.ends_with(".snap"))
         .collect();
     let orphans: Vec<_> = found.difference(&expected).collect();
-    assert!(orphans.is_empty(), "orphaned snapshots (delete them): {orphans:?}");
+    assert!(
+        orphans.is_empty(),
+        "orphaned snapshots (delete them): {orphans:?}"
+    );
 }
 
 #[test]
 fn rendering_twice_gives_identical_bytes() {
     for (name, _) in examples::all() {
-        let a = bundle(&examples::all().into_iter().find(|(n, _)| *n == name).unwrap().1);
-        let b = bundle(&examples::all().into_iter().find(|(n, _)| *n == name).unwrap().1);
+        let a = bundle(
+            &examples::all()
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1,
+        );
+        let b = bundle(
+            &examples::all()
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1,
+        );
         assert_eq!(a, b, "{name} renders differently twice");
     }
 }
 
 #[test]
 fn config_file_and_rust_program_render_the_same_bytes() {
-    assert_eq!(bundle(&config_stack("family")), bundle(&examples::family::stack()));
+    assert_eq!(
+        bundle(&config_stack("family")),
+        bundle(&examples::family::stack())
+    );
 }
 
 #[test]
@@ -78,8 +99,14 @@ fn snapshots_and_views_hold_no_storage_secret() {
                 continue;
             }
             let text = String::from_utf8_lossy(bytes);
-            assert!(!text.contains("test-secret-do-not-use"), "{name}: {path} leaks a credential");
-            assert!(!text.contains(&keys().restic_password()), "{name}: {path} leaks the restic password");
+            assert!(
+                !text.contains("test-secret-do-not-use"),
+                "{name}: {path} leaks a credential"
+            );
+            assert!(
+                !text.contains(&keys().restic_password()),
+                "{name}: {path} leaks the restic password"
+            );
         }
         // The Ignition config does carry it (the server needs it), in a mode-0600 file.
         assert!(b.is_secret(nassella_core::render::IGNITION_FILE));
@@ -90,11 +117,22 @@ fn snapshots_and_views_hold_no_storage_secret() {
 fn a_different_master_key_changes_every_secret_but_nothing_else_in_the_views() {
     let stack = examples::family::stack();
     let a = bundle(&stack);
-    let b = build(&stack, &Keys::new(MasterKey::from_bytes([9; 32])).backup_env("AWS_ACCESS_KEY_ID", "test-key-id").backup_env("AWS_SECRET_ACCESS_KEY", "test-secret-do-not-use")).unwrap().bundle;
+    let b = build(
+        &stack,
+        &Keys::new(MasterKey::from_bytes([9; 32]))
+            .backup_env("AWS_ACCESS_KEY_ID", "test-key-id")
+            .backup_env("AWS_SECRET_ACCESS_KEY", "test-secret-do-not-use"),
+    )
+    .unwrap()
+    .bundle;
     assert_ne!(a.ignition(), b.ignition());
     for (path, bytes) in a.files() {
         if path != nassella_core::render::IGNITION_FILE {
-            assert_eq!(Some(bytes.as_slice()), b.get(path), "{path} depends on the key but is not secret");
+            assert_eq!(
+                Some(bytes.as_slice()),
+                b.get(path),
+                "{path} depends on the key but is not secret"
+            );
         }
     }
 }

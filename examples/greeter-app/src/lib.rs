@@ -16,7 +16,10 @@ impl Greeter {
     /// Greet at `host`.
     #[must_use]
     pub fn new(host: impl Into<String>) -> Self {
-        Self { host: host.into(), name: "greeter".into() }
+        Self {
+            host: host.into(),
+            name: "greeter".into(),
+        }
     }
 
     /// The name it answers with (also its id in the stack).

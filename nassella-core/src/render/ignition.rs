@@ -13,7 +13,9 @@ pub(super) fn config(files: &[InstanceFile], units: &[UnitSpec]) -> Vec<u8> {
     for f in files {
         let mut file = ign::File::new(f.path.clone());
         file.mode = Some(i64::from(f.mode));
-        file.overwrite = Some(true);
+        // Everything Nassella writes is new on a fresh server, except Flatcar's update.conf;
+        // leaving `overwrite` out elsewhere saves bytes of user data.
+        file.overwrite = f.overwrite.then_some(true);
         let resource = match &f.remote {
             Some(a) => ign::Resource {
                 source: Some(a.url.clone()),

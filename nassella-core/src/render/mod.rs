@@ -93,7 +93,12 @@ impl Names {
     /// An app's systemd unit.
     #[must_use]
     pub fn app_unit(&self, app: &str) -> String {
-        format!("nassella-app-{app}.service")
+        format!("nassella-app@{app}.service")
+    }
+    /// The template all app units are instances of.
+    #[must_use]
+    pub fn app_unit_template(&self) -> &'static str {
+        "nassella-app@.service"
     }
     /// The name Caddy uses for a proxied service on the proxy network.
     #[must_use]
@@ -139,6 +144,8 @@ pub struct InstanceFile {
     pub view: Option<Vec<u8>>,
     /// Downloaded at first boot instead, with a verified hash.
     pub remote: Option<Artifact>,
+    /// Replace a file the OS image may already have.
+    pub overwrite: bool,
 }
 
 impl InstanceFile {
@@ -149,6 +156,7 @@ impl InstanceFile {
             contents: text.into().into_bytes(),
             view: None,
             remote: None,
+            overwrite: false,
         }
     }
 }
@@ -278,16 +286,19 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         files.push(f);
     }
     let u = &v.instance.updates;
-    files.push(InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
+    let mut update_conf = InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
         "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
         u.window_start, u.window_length
-    )));
+    ));
+    update_conf.overwrite = true;
+    files.push(update_conf);
     files.push(InstanceFile {
         path: COMPOSE_BIN.into(),
         mode: 0o755,
         contents: Vec::new(),
         view: None,
         remote: Some(v.instance.docker_compose.clone()),
+        overwrite: false,
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, units::units(v, &names))

@@ -184,7 +184,7 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 compose_cmd(
                     &names.proxy_project(),
                     &names.proxy_compose(),
-                    "up -d --remove-orphans",
+                    "up --detach --remove-orphans --wait",
                 ),
             )
             .set(
@@ -196,28 +196,42 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
         true,
     ));
 
+    // One template for every app (`nassella-app@<id>.service`): each app then costs the
+    // Ignition config one enabled-unit entry instead of a whole unit file.
+    out.push(unit(
+        names.app_unit_template(),
+        &base("Nassella app %i".into())
+            .set("Wants", "nassella-proxy.service")
+            .section("Service")
+            .set("Type", "oneshot")
+            .set("RemainAfterExit", "yes")
+            .set("TimeoutStartSec", "infinity")
+            .set(
+                "ExecStart",
+                compose_cmd(
+                    &names.app_project("%i"),
+                    &names.app_compose("%i"),
+                    "up --detach --remove-orphans --wait",
+                ),
+            )
+            .set(
+                "ExecStop",
+                compose_cmd(&names.app_project("%i"), &names.app_compose("%i"), "stop"),
+            )
+            .section("Install")
+            .set("WantedBy", "multi-user.target"),
+        false,
+    ));
     for app in &v.apps {
         let file = names.app_compose(&app.id);
         let project = names.app_project(&app.id);
-        let mut ini = base(format!("Nassella app {} ({})", app.id, app.kind));
-        if !app.proxied.is_empty() {
-            ini = ini.set("Wants", "nassella-proxy.service");
-        }
-        out.push(unit(
-            names.app_unit(&app.id),
-            &ini.section("Service")
-                .set("Type", "oneshot")
-                .set("RemainAfterExit", "yes")
-                .set("TimeoutStartSec", "infinity")
-                .set(
-                    "ExecStart",
-                    compose_cmd(&project, &file, "up -d --remove-orphans"),
-                )
-                .set("ExecStop", compose_cmd(&project, &file, "stop"))
-                .section("Install")
-                .set("WantedBy", "multi-user.target"),
-            true,
-        ));
+        out.push(UnitSpec {
+            name: names.app_unit(&app.id),
+            contents: None,
+            enabled: true,
+            mask: false,
+            dropins: Vec::new(),
+        });
         for job in &app.c.jobs {
             let name = format!("nassella-job-{}-{}", app.id, job.name);
             let argv = job

@@ -1,0 +1,227 @@
+//! Forgejo: a self-hosted Git forge.
+//!
+//! Deploys, per app id, one service `app` running [`IMAGE`] (HTTP on port 3000) with SQLite and
+//! everything else in the `data` volume at `/data` (`gitea/conf/app.ini`, `git/repositories`,
+//! `gitea/` with LFS objects, attachments, avatars, indexers and the SSH host keys, and
+//! `gitea/gitea.db`).
+//!
+//! - The web installer is skipped (`INSTALL_LOCK=true`); the first account registered becomes
+//!   the administrator (see docs/apps/forgejo.md). While `signups_allowed`, later accounts wait
+//!   for an administrator's approval (`REGISTER_MANUAL_CONFIRM`).
+//! - `ROOT_URL` and `DOMAIN` come from the host; the proxy subnet is added to
+//!   `REVERSE_PROXY_TRUSTED_PROXIES` (the default trusts only loopback), so client addresses in
+//!   `X-Forwarded-For` are believed only from Caddy.
+//! - `SECRET_KEY`, `INTERNAL_TOKEN`, `LFS_JWT_SECRET` and the OAuth2 `JWT_SECRET` are derived
+//!   secrets passed as `FORGEJO__section__KEY` variables, so a redeploy (or a restore onto a new
+//!   server) keeps them. Forgejo decodes the two JWT secrets as unpadded base64url of exactly 32
+//!   bytes and *replaces* an undecodable one with a fresh random value on every start; 43
+//!   characters of `A-Za-z0-9` are such a string.
+//! - Git over SSH only when `ssh_port` is set: the host port is published straight to the
+//!   container's OpenSSH on port 22 and clone URLs use it. Otherwise `DISABLE_SSH=true` and no
+//!   port is published.
+//! - Backups: no hook. Forgejo's docs ask for a shutdown (or a file-system snapshot) for a
+//!   consistent copy, which is what the daily backup does: it stops the app, copies `/data`, and
+//!   starts it again.
+//!
+//! Sources (`reference/apps.md` §4 and §X): forgejo.org/docs/latest/admin/installation/docker,
+//! `/setup/reverse-proxy`, `/config-cheat-sheet` (`REVERSE_PROXY_TRUSTED_PROXIES`,
+//! `DISABLE_SSH`, `REGISTER_MANUAL_CONFIRM`, `LFS_JWT_SECRET`, `[oauth2] JWT_SECRET`),
+//! `/upgrade`, `/command-line`, `/release-schedule`; Forgejo source `docker/root/etc/s6/gitea/setup`
+//! (app.ini template, then `environment-to-ini`), `modules/generate/generate.go` (JWT secret
+//! format), `Dockerfile` (curl present, `/data` volume).
+
+use nassella_core::{
+    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service, TcpPort,
+    Upstream, Volume,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The Forgejo image: the 15 LTS line (supported to 2027-07), following its minor and patch
+/// releases. Major upgrades need manual steps, so moving to 16+ is a deliberate change here.
+pub const IMAGE: &str = "codeberg.org/forgejo/forgejo:15";
+
+/// Forgejo's HTTP port.
+pub const HTTP_PORT: u16 = 3000;
+
+/// Settings of a Forgejo app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Forgejo {
+    /// The public hostname, e.g. `git.example.com`. SSH clone URLs use it too.
+    pub host: String,
+    /// Publish git over SSH on this host port (e.g. 22 or 2222). Without it SSH is disabled.
+    #[serde(
+        default,
+        deserialize_with = "ssh_port",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1))]
+    pub ssh_port: Option<u16>,
+    /// Let visitors register (default true). The first account becomes the administrator;
+    /// later ones wait for an administrator's approval.
+    #[serde(default = "yes")]
+    pub signups_allowed: bool,
+    #[serde(skip)]
+    id: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn ssh_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    match u16::deserialize(d)? {
+        0 => Err(serde::de::Error::custom(
+            "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)",
+        )),
+        p => Ok(Some(p)),
+    }
+}
+
+impl Forgejo {
+    /// Serve Forgejo at `host`, without SSH, sign-ups open (with approval after the first).
+    #[must_use]
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            ssh_port: None,
+            signups_allowed: true,
+            id: None,
+        }
+    }
+
+    /// Use another id than `forgejo`.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Publish git over SSH on host port `port`.
+    ///
+    /// # Panics
+    /// When `port` is 0.
+    #[track_caller]
+    #[must_use]
+    pub fn ssh_port(mut self, port: u16) -> Self {
+        assert!(
+            port != 0,
+            "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)"
+        );
+        self.ssh_port = Some(port);
+        self
+    }
+
+    /// Allow or forbid registration.
+    #[must_use]
+    pub fn signups_allowed(mut self, allowed: bool) -> Self {
+        self.signups_allowed = allowed;
+        self
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+impl App for Forgejo {
+    fn kind(&self) -> &str {
+        "forgejo"
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("forgejo")
+    }
+
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let data = c.volume(Volume::new("data").backed_up());
+        let secret_key = c.secret(Secret::new("secret-key", SecretFormat::Alphanumeric(64)));
+        let internal_token = c.secret(Secret::new(
+            "internal-token",
+            SecretFormat::Alphanumeric(64),
+        ));
+        // 43 base64url characters = 32 bytes, what Forgejo's DecodeJwtSecret requires.
+        let lfs_jwt = c.secret(Secret::new(
+            "lfs-jwt-secret",
+            SecretFormat::Alphanumeric(43),
+        ));
+        let oauth2_jwt = c.secret(Secret::new(
+            "oauth2-jwt-secret",
+            SecretFormat::Alphanumeric(43),
+        ));
+
+        let mut app = Service::new("app", IMAGE)
+            .env("FORGEJO__server__DOMAIN", &self.host)
+            .env(
+                "FORGEJO__server__ROOT_URL",
+                format!("{}/", cx.public_url(&self.host)),
+            )
+            .env("FORGEJO__server__HTTP_PORT", HTTP_PORT.to_string())
+            .env("FORGEJO__server__LFS_START_SERVER", "true")
+            .env("FORGEJO__server__LFS_JWT_SECRET", &lfs_jwt)
+            .env("FORGEJO__oauth2__JWT_SECRET", &oauth2_jwt)
+            .env("FORGEJO__security__INSTALL_LOCK", "true")
+            .env("FORGEJO__security__SECRET_KEY", &secret_key)
+            .env("FORGEJO__security__INTERNAL_TOKEN", &internal_token)
+            .env(
+                "FORGEJO__security__REVERSE_PROXY_TRUSTED_PROXIES",
+                cx.proxy_subnet(),
+            )
+            .env("FORGEJO__database__DB_TYPE", "sqlite3")
+            .env("FORGEJO__database__PATH", "/data/gitea/gitea.db")
+            .env(
+                "FORGEJO__service__DISABLE_REGISTRATION",
+                bool_str(!self.signups_allowed),
+            )
+            .env(
+                "FORGEJO__service__REGISTER_MANUAL_CONFIRM",
+                bool_str(self.signups_allowed),
+            )
+            .mount(&data, "/data")
+            .port(HTTP_PORT)
+            .healthcheck(
+                Healthcheck::cmd([
+                    "curl",
+                    "-fsS",
+                    "-o",
+                    "/dev/null",
+                    "http://127.0.0.1:3000/api/healthz",
+                ])
+                .start_period_s(60),
+            );
+        // app.ini keeps what was set before, so both states are written explicitly.
+        app = match self.ssh_port {
+            Some(port) => {
+                c.tcp_port(TcpPort::new(port, "app", 22));
+                app.env("FORGEJO__server__DISABLE_SSH", "false")
+                    .env("FORGEJO__server__SSH_DOMAIN", &self.host)
+                    .env("FORGEJO__server__SSH_PORT", port.to_string())
+            }
+            None => app.env("FORGEJO__server__DISABLE_SSH", "true"),
+        };
+        c.service(app);
+        c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
+        c.memory_hint_mib(512);
+        c
+    }
+}
+
+impl crate::CatalogApp for Forgejo {
+    const KIND: &'static str = "forgejo";
+    const SUMMARY: &'static str =
+        "A self-hosted Git forge (Forgejo with SQLite; optional git over SSH)";
+
+    fn with_id(self, id: &str) -> Self {
+        self.id(id)
+    }
+
+    fn example() -> Self {
+        Self::new("git.example.com")
+    }
+}

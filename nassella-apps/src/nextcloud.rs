@@ -1,0 +1,309 @@
+//! Nextcloud: file sync and share, calendars and contacts.
+//!
+//! Deploys, per app id:
+//!
+//! - `app`: [`IMAGE`] (Apache + PHP) on port 80, the only service behind the proxy. Its
+//!   `/var/www/html` (code, `config/`, `data/`, `custom_apps/`, `themes/`) is the `html` volume.
+//!   It installs itself on first start from `NEXTCLOUD_ADMIN_*`, `POSTGRES_*` and
+//!   `NEXTCLOUD_TRUSTED_DOMAINS`; these are read **only at that first install**.
+//! - `cron`: the same image with `entrypoint: /cron.sh` and the same volume and runtime
+//!   environment: busybox crond runs `cron.php` every 5 minutes as www-data.
+//! - `db`: [`POSTGRES_IMAGE`]. Postgres 18 keeps its data in `/var/lib/postgresql/18/docker` and
+//!   declares the volume at `/var/lib/postgresql`, so that is where the `db` volume is mounted
+//!   (mounting `/var/lib/postgresql/data` would silently write into an anonymous volume).
+//! - `redis`: [`REDIS_IMAGE`] with a password, no persistence (cache, locking and sessions).
+//!
+//! `db` and `redis` sit on the internal `db` network (no egress); `cron` also joins `outbound`
+//! (background jobs fetch calendars, app updates and federated shares); `app` reaches the
+//! internet through the proxy network.
+//!
+//! The proxy sets `X-Forwarded-*`; Nextcloud trusts them only from the proxy subnet
+//! (`TRUSTED_PROXIES`), and `OVERWRITEHOST`/`OVERWRITEPROTOCOL`/`OVERWRITECLIURL` fix the URLs it
+//! generates. `APACHE_DISABLE_REWRITE_IP=1` turns off the image's `mod_remoteip` rule that takes
+//! `X-Real-IP` from any private address. `/.well-known/{caldav,carddav}` redirect to
+//! `/remote.php/dav`. The upload limit is enforced once, by the proxy; PHP's is raised to match
+//! and Apache's (1 GiB by default) is lifted.
+//!
+//! Backups: before the apps stop, `pg_dump --format=custom` writes `/dump/nextcloud.pgdump` in the
+//! backed-up `db-dump` volume (portable across Postgres majors); the stopped app's volumes are
+//! then consistent on their own.
+//!
+//! Sources (`reference/apps.md` §1 and §X): github.com/nextcloud/docker — README.md,
+//! `.examples/docker-compose/with-nginx-proxy/postgres/apache/compose.yaml`,
+//! `proxy/uploadsize.conf`, `docker-entrypoint.sh` (install-only variables, `APACHE_DISABLE_REWRITE_IP`,
+//! one-major-at-a-time upgrades), `docker-cron.sh`, `.config/redis.config.php`,
+//! `.config/reverse-proxy.config.php` (runtime `TRUSTED_PROXIES`/`OVERWRITE*`); docs.nextcloud.com
+//! admin manual `configuration_server/reverse_proxy_configuration`, `maintenance/backup`,
+//! `installation/system_requirements` (Postgres 14–18); docker-library/docs `postgres/content.md`
+//! (Postgres ≥ 18 mount path).
+
+use std::num::NonZeroU32;
+
+use nassella_core::{
+    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
+    Service, Upstream, Volume,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The Nextcloud image: an exact release. Nextcloud upgrades one major at a time, so moving to
+/// a new major is a deliberate change of this line (see docs/apps/nextcloud.md).
+pub const IMAGE: &str = "nextcloud:34.0.2-apache";
+/// The database image: Postgres 18 (Nextcloud's recommended version), following its minor
+/// releases (bug and security fixes, same on-disk format).
+pub const POSTGRES_IMAGE: &str = "postgres:18-alpine";
+/// Where Postgres ≥ 18 wants its volume (≤ 17 used `/var/lib/postgresql/data`).
+pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql";
+/// The cache image: Redis 8, following its minor releases. It keeps no data.
+pub const REDIS_IMAGE: &str = "redis:8-alpine";
+
+/// The database name and user.
+const DB: &str = "nextcloud";
+/// The dump the pre-backup hook writes (inside the `db` service).
+const DUMP: &str = "/dump/nextcloud.pgdump";
+/// Bytes in a GiB.
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// Settings of a Nextcloud app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Nextcloud {
+    /// The public hostname, e.g. `cloud.example.com`.
+    pub host: String,
+    /// The largest upload, in GiB (default 10): the proxy refuses bigger request bodies and PHP
+    /// accepts up to this size. The desktop and mobile clients upload big files in chunks.
+    #[serde(default = "default_max_upload_gb")]
+    pub max_upload_gb: NonZeroU32,
+    /// The administrator account created at the first install (default `admin`): letters,
+    /// digits, `_`, `.`, `@` and `-`. Read only at the first install; its password is the
+    /// derived secret `admin-password`.
+    #[serde(default = "default_admin_user", deserialize_with = "admin_user")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.@-]{1,64}$"))]
+    pub admin_user: String,
+    #[serde(skip)]
+    id: Option<String>,
+}
+
+fn default_max_upload_gb() -> NonZeroU32 {
+    NonZeroU32::new(10).expect("10 is not zero")
+}
+
+fn default_admin_user() -> String {
+    "admin".into()
+}
+
+/// Why `name` cannot be Nextcloud's first admin user name, if it cannot.
+fn admin_user_problem(name: &str) -> Option<String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b));
+    (!ok).then(|| {
+        format!("admin_user `{name}` must be 1 to 64 letters, digits, '_', '.', '@' or '-'")
+    })
+}
+
+fn admin_user<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    match admin_user_problem(&name) {
+        Some(p) => Err(serde::de::Error::custom(p)),
+        None => Ok(name),
+    }
+}
+
+impl Nextcloud {
+    /// Serve Nextcloud at `host`, with a 10 GiB upload limit and the admin user `admin`.
+    #[must_use]
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            max_upload_gb: default_max_upload_gb(),
+            admin_user: default_admin_user(),
+            id: None,
+        }
+    }
+
+    /// Use another id than `nextcloud`.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The largest upload in GiB.
+    ///
+    /// # Panics
+    /// When `gb` is 0.
+    #[track_caller]
+    #[must_use]
+    pub fn max_upload_gb(mut self, gb: u32) -> Self {
+        self.max_upload_gb = NonZeroU32::new(gb).expect("max_upload_gb must be at least 1");
+        self
+    }
+
+    /// The administrator created at the first install (ignored afterwards).
+    ///
+    /// # Panics
+    /// When the name is empty, longer than 64 characters or holds other characters than
+    /// letters, digits, `_`, `.`, `@` and `-`.
+    #[track_caller]
+    #[must_use]
+    pub fn admin_user(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if let Some(p) = admin_user_problem(&name) {
+            panic!("{p}");
+        }
+        self.admin_user = name;
+        self
+    }
+}
+
+impl App for Nextcloud {
+    fn kind(&self) -> &str {
+        "nextcloud"
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("nextcloud")
+    }
+
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let html = c.volume(Volume::new("html").backed_up());
+        let db_data = c.volume(Volume::new("db").backed_up());
+        let dumps = c.volume(Volume::new("db-dump").backed_up());
+        let db_net = c.network(Network::internal("db"));
+        let outbound = c.network(Network::with_egress("outbound"));
+        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        let redis_password = c.secret(Secret::new(
+            "redis-password",
+            SecretFormat::Alphanumeric(32),
+        ));
+        let admin_password = c.secret(Secret::new(
+            "admin-password",
+            SecretFormat::Alphanumeric(24),
+        ));
+
+        let url = cx.public_url(&self.host);
+        let scheme = cx.instance.tls_mode().scheme();
+        // Read on every start by the image's config/*.config.php files: app and cron need the
+        // same view (cron.php uses Redis for locking and builds links from OVERWRITECLIURL).
+        let runtime = |s: Service| {
+            s.env("REDIS_HOST", "redis")
+                .env("REDIS_HOST_PASSWORD", &redis_password)
+                .env("TRUSTED_PROXIES", cx.proxy_subnet())
+                .env("OVERWRITEHOST", &self.host)
+                .env("OVERWRITEPROTOCOL", scheme)
+                .env("OVERWRITECLIURL", url.as_str())
+                .mount(&html, "/var/www/html")
+                .network(&db_net)
+                .depends_on_healthy("db")
+                .depends_on_healthy("redis")
+        };
+
+        c.service(
+            runtime(Service::new("app", IMAGE))
+                // First install only (docker-entrypoint.sh runs `occ maintenance:install` once).
+                .env("NEXTCLOUD_ADMIN_USER", &self.admin_user)
+                .env("NEXTCLOUD_ADMIN_PASSWORD", &admin_password)
+                .env("NEXTCLOUD_TRUSTED_DOMAINS", &self.host)
+                .env("POSTGRES_HOST", "db")
+                .env("POSTGRES_DB", DB)
+                .env("POSTGRES_USER", DB)
+                .env("POSTGRES_PASSWORD", &db_password)
+                // Every start.
+                .env("APACHE_DISABLE_REWRITE_IP", "1")
+                .env("APACHE_BODY_LIMIT", "0")
+                .env("PHP_UPLOAD_LIMIT", format!("{}G", self.max_upload_gb))
+                .port(80)
+                // status.php answers once Apache runs; the first install can take minutes.
+                .healthcheck(
+                    Healthcheck::cmd([
+                        "curl",
+                        "-fsS",
+                        "-o",
+                        "/dev/null",
+                        "http://localhost/status.php",
+                    ])
+                    .interval_s(30)
+                    .start_period_s(600),
+                ),
+        );
+        c.service(
+            runtime(Service::new("cron", IMAGE))
+                .entrypoint(["/cron.sh"])
+                .network(&outbound)
+                // Only started: the first install must not make compose wait (cron.php skips
+                // its run until Nextcloud is installed).
+                .depends_on("app"),
+        );
+        c.service(
+            Service::new("db", POSTGRES_IMAGE)
+                .env("POSTGRES_DB", DB)
+                .env("POSTGRES_USER", DB)
+                .env("POSTGRES_PASSWORD", &db_password)
+                .mount(&db_data, POSTGRES_MOUNT)
+                .mount(&dumps, "/dump")
+                .network(&db_net)
+                // Over TCP: the entrypoint's temporary init server listens on the socket only.
+                .healthcheck(Healthcheck::cmd([
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    DB,
+                    "-d",
+                    DB,
+                ])),
+        );
+        c.service(
+            Service::new("redis", REDIS_IMAGE)
+                .env("REDIS_PASSWORD", &redis_password)
+                // Through the image's entrypoint (drops root); `$` reaches the shell unexpanded
+                // by compose, so the password stays in the 0600 env file.
+                .command([
+                    "sh",
+                    "-c",
+                    "exec docker-entrypoint.sh redis-server --requirepass \"$REDIS_PASSWORD\" --save '' --appendonly no",
+                ])
+                .network(&db_net)
+                .healthcheck(
+                    Healthcheck::cmd([
+                        "sh",
+                        "-c",
+                        "redis-cli --no-auth-warning -a \"$REDIS_PASSWORD\" ping | grep -q PONG",
+                    ])
+                    .start_period_s(10),
+                ),
+        );
+
+        c.route(
+            Route::new(&self.host)
+                .redirect("/.well-known/carddav", "/remote.php/dav")
+                .redirect("/.well-known/caldav", "/remote.php/dav")
+                .max_body_bytes(u64::from(self.max_upload_gb.get()) * GIB)
+                .proxy(Upstream::new("app", 80)),
+        );
+
+        let dump = format!(
+            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
+        );
+        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
+        c.memory_hint_mib(1024);
+        c
+    }
+}
+
+impl crate::CatalogApp for Nextcloud {
+    const KIND: &'static str = "nextcloud";
+    const SUMMARY: &'static str =
+        "Files, calendars and contacts (Nextcloud with Postgres, Redis and cron)";
+
+    fn with_id(self, id: &str) -> Self {
+        self.id(id)
+    }
+
+    fn example() -> Self {
+        Self::new("cloud.example.com")
+    }
+}

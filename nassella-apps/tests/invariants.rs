@@ -1,0 +1,892 @@
+//! Invariants every registered app must keep, checked by looping over `nassella_apps::catalog()`
+//! (a new app is covered without new tests), then the specific wiring of each catalog app,
+//! read back from the rendered compose files, Caddyfile and scripts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nassella_apps::{catalog, CatalogApp, Entry, Forgejo, Nextcloud, Vaultwarden};
+use nassella_core::composer::{image_pinned, valid_name, MAX_APP_ID};
+use nassella_core::{
+    compose, render, App, Backup, Bundle, Instance, Keys, MasterKey, Origin, ProblemKind,
+    SecretFormat, Stack, Tls, ValidatedStack,
+};
+use serde_json::{json, Map, Value as Json};
+use serde_yaml_ng::Value as Yaml;
+
+/// Not the default subnet, so a test sees the value flow from the instance into the apps.
+const SUBNET: &str = "10.77.0.0/24";
+const DATA_ROOT: &str = "/srv/data";
+const CADDYFILE: &str = "instance/etc/nassella/proxy/Caddyfile";
+const BACKUP_SH: &str = "instance/etc/nassella/bin/backup.sh";
+const EXCLUDES: &str = "instance/etc/nassella/backup/excludes.txt";
+
+// ------------------------------------------------------------------ helpers
+
+fn instance() -> Instance {
+    Instance::new("test").proxy_subnet(SUBNET)
+}
+
+fn stack_of(instance: Instance, apps: Vec<Box<dyn App>>) -> Stack {
+    let mut stack = Stack::new(instance).backup(Backup::new("s3:s3.example.com/b/p"));
+    for (i, app) in apps.into_iter().enumerate() {
+        let line = u32::try_from(i + 1).expect("few apps");
+        stack = stack.app_at(app, Origin::file_line("test", line));
+    }
+    stack
+}
+
+fn keys() -> Keys {
+    Keys::new(MasterKey::insecure_test_key())
+}
+
+/// Compose `apps`; fail the test with the whole report on any error or warning.
+fn compose_clean(instance: Instance, apps: Vec<Box<dyn App>>, what: &str) -> ValidatedStack {
+    let stack = stack_of(instance, apps);
+    let v = compose(&stack).unwrap_or_else(|r| panic!("{what}: compose failed:\n{r}"));
+    assert!(
+        v.warnings().is_empty(),
+        "{what}: compose warned:\n{}",
+        v.warnings()
+    );
+    v
+}
+
+fn render_one(app: Box<dyn App>) -> (ValidatedStack, Bundle) {
+    render_on(instance(), app)
+}
+
+fn render_on(instance: Instance, app: Box<dyn App>) -> (ValidatedStack, Bundle) {
+    let what = format!("{} `{}`", app.kind(), app.id());
+    let v = compose_clean(instance, vec![app], &what);
+    let b = render(&v, &keys());
+    (v, b)
+}
+
+fn text<'a>(b: &'a Bundle, path: &str) -> &'a str {
+    let bytes = b
+        .get(path)
+        .unwrap_or_else(|| panic!("the bundle has no {path}"));
+    std::str::from_utf8(bytes).expect("text file")
+}
+
+fn compose_file(b: &Bundle, id: &str) -> Yaml {
+    let path = format!("instance/etc/nassella/apps/{id}/compose.yaml");
+    serde_yaml_ng::from_str(text(b, &path)).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
+}
+
+fn services(compose: &Yaml) -> Vec<(String, &Yaml)> {
+    compose["services"]
+        .as_mapping()
+        .expect("services is a mapping")
+        .iter()
+        .map(|(k, v)| (k.as_str().expect("service name").to_owned(), v))
+        .collect()
+}
+
+fn env<'a>(compose: &'a Yaml, service: &str, key: &str) -> Option<&'a str> {
+    compose["services"][service]["environment"][key].as_str()
+}
+
+fn strings(v: &Yaml) -> Vec<String> {
+    v.as_sequence()
+        .map(|s| {
+            s.iter()
+                .map(|x| x.as_str().expect("string item").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The env-file view of a service: `KEY='value'` lines with secrets as `<secret:app/name>`.
+fn env_view(b: &Bundle, id: &str, service: &str) -> BTreeMap<String, String> {
+    text(b, &format!("instance/etc/nassella/apps/{id}/{service}.env"))
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=value");
+            (k.to_owned(), v.trim_matches('\'').to_owned())
+        })
+        .collect()
+}
+
+/// The body of the Caddyfile site block for `host` (sites are top-level blocks).
+fn site_block(caddyfile: &str, host: &str) -> String {
+    let start = caddyfile
+        .lines()
+        .position(|l| l == format!("{host} {{") || l == format!("http://{host} {{"))
+        .unwrap_or_else(|| panic!("no site for {host} in:\n{caddyfile}"));
+    caddyfile
+        .lines()
+        .skip(start)
+        .take_while(|l| *l != "}")
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Settings for `entry` built from its JSON Schema: every required property gets a value
+/// (`…host…` strings get `host`). Extend the match when an app needs another kind of field.
+fn settings_for(entry: &Entry, host: &str) -> Map<String, Json> {
+    let schema = (entry.schema)();
+    let schema = schema.as_value();
+    let mut out = Map::new();
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let name = name.as_str().expect("property name");
+        let prop = &schema["properties"][name];
+        let value = match prop["type"].as_str() {
+            Some("string") if name.contains("host") => json!(host),
+            Some("boolean") => json!(false),
+            Some("integer") => prop.get("minimum").cloned().unwrap_or(json!(1)),
+            other => panic!(
+                "{}: cannot make up required setting `{name}` of type {other:?}; teach settings_for about it",
+                entry.kind
+            ),
+        };
+        out.insert(name.to_owned(), value);
+    }
+    out
+}
+
+fn from_settings(entry: &Entry, id: &str, settings: &Map<String, Json>) -> Box<dyn App> {
+    (entry.from_settings)(id, Json::Object(settings.clone()))
+        .unwrap_or_else(|e| panic!("{}: settings {settings:?} rejected: {e}", entry.kind))
+}
+
+/// Host ports a compose file publishes.
+fn published_ports(compose: &Yaml) -> Vec<String> {
+    services(compose)
+        .iter()
+        .flat_map(|(_, s)| strings(&s["ports"]))
+        .collect()
+}
+
+// ------------------------------------------------------------------ catalog-wide invariants
+
+#[test]
+fn kinds_are_unique_sorted_and_dns_safe() {
+    let kinds: Vec<&str> = catalog().iter().map(|e| e.kind).collect();
+    let unique: BTreeSet<&str> = kinds.iter().copied().collect();
+    assert_eq!(unique.len(), kinds.len(), "duplicate kinds in {kinds:?}");
+    let mut sorted = kinds.clone();
+    sorted.sort_unstable();
+    assert_eq!(kinds, sorted, "the catalog is sorted by kind");
+    for entry in catalog() {
+        let example = (entry.example)();
+        assert!(
+            valid_name(entry.kind, MAX_APP_ID),
+            "kind `{}` is not DNS-safe",
+            entry.kind
+        );
+        assert_eq!(
+            example.kind(),
+            entry.kind,
+            "the example of `{}` reports another kind",
+            entry.kind
+        );
+        assert!(
+            valid_name(example.id(), MAX_APP_ID),
+            "{}: id `{}` is not DNS-safe",
+            entry.kind,
+            example.id()
+        );
+        assert!(
+            !entry.summary.trim().is_empty(),
+            "{}: empty summary",
+            entry.kind
+        );
+        assert!(nassella_apps::find(entry.kind).is_some());
+    }
+}
+
+/// Each example composes alone with no error and no warning — so every volume has a backup
+/// decision, every route reaches a declared port of a declared service, every image is pinned —
+/// and the whole build (Ignition parse-back, user-data limit) succeeds.
+#[test]
+fn every_example_composes_and_builds_cleanly() {
+    for entry in catalog() {
+        let stack = stack_of(instance(), vec![(entry.example)()]);
+        let v = compose(&stack).unwrap_or_else(|r| panic!("{}: compose failed:\n{r}", entry.kind));
+        assert!(
+            v.warnings().is_empty(),
+            "{}: warnings:\n{}",
+            entry.kind,
+            v.warnings()
+        );
+        if let Err(r) = nassella_core::build(&stack, &keys()) {
+            panic!("{}: build failed:\n{r}", entry.kind);
+        }
+    }
+}
+
+/// Read back from the rendered compose file, Caddyfile and scripts.
+#[test]
+fn rendered_examples_keep_the_rules() {
+    for entry in catalog() {
+        let kind = entry.kind;
+        let (v, b) = render_one((entry.example)());
+        let app = &v.apps()[0];
+        let id = app.id();
+        let c = compose_file(&b, id);
+        let caddy = text(&b, CADDYFILE);
+        assert!(!services(&c).is_empty(), "{kind}: no services");
+
+        for (name, s) in services(&c) {
+            let image = s["image"].as_str().expect("image");
+            assert!(
+                image_pinned(image),
+                "{kind}/{name}: image `{image}` is not pinned"
+            );
+
+            // Every mount is a folder of the app's own part of the data volume.
+            for m in s["volumes"].as_sequence().into_iter().flatten() {
+                let source = m["source"].as_str().expect("mount source");
+                assert!(
+                    source.starts_with(&format!("{DATA_ROOT}/{id}/")),
+                    "{kind}/{name}: mount source {source} is outside {DATA_ROOT}/{id}/"
+                );
+            }
+
+            // Postgres ≥ 18 declares its volume at /var/lib/postgresql; ≤ 17 at …/data.
+            if let Some(major) = postgres_major(image) {
+                let want = if major >= 18 {
+                    "/var/lib/postgresql"
+                } else {
+                    "/var/lib/postgresql/data"
+                };
+                let targets: Vec<&str> = s["volumes"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["target"].as_str())
+                    .collect();
+                assert!(
+                    targets.contains(&want),
+                    "{kind}/{name}: {image} needs its volume at {want}, mounts {targets:?}"
+                );
+            }
+
+            // Waiting for a healthy service needs that service to have a health check.
+            for (dep, cond) in s["depends_on"].as_mapping().into_iter().flatten() {
+                let dep = dep.as_str().expect("dependency");
+                assert!(
+                    !c["services"][dep].is_null(),
+                    "{kind}/{name}: depends on unknown {dep}"
+                );
+                if cond["condition"].as_str() == Some("service_healthy") {
+                    assert!(
+                        !c["services"][dep]["healthcheck"].is_null(),
+                        "{kind}/{name}: waits for {dep} to be healthy, but {dep} has no health check"
+                    );
+                }
+            }
+
+            // Only services the proxy forwards to sit on the proxy network, under `<id>-<service>`.
+            let aliases = strings(&s["networks"]["proxy"]["aliases"]);
+            let on_proxy = s["networks"].get("proxy").is_some();
+            let target = format!("reverse_proxy {id}-{name}:");
+            assert_eq!(
+                on_proxy,
+                caddy.contains(&target),
+                "{kind}/{name}: on the proxy network iff a route targets it"
+            );
+            if on_proxy {
+                assert_eq!(
+                    aliases,
+                    vec![format!("{id}-{name}")],
+                    "{kind}/{name}: proxy alias"
+                );
+            }
+        }
+
+        // Every upstream in the Caddyfile is a service of this app on the proxy network.
+        for line in caddy
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("reverse_proxy "))
+        {
+            let upstream = line["reverse_proxy ".len()..]
+                .split_whitespace()
+                .next()
+                .expect("upstream");
+            let (host, port) = upstream.rsplit_once(':').expect("host:port");
+            assert!(
+                port.parse::<u16>().is_ok(),
+                "{kind}: bad upstream port in `{line}`"
+            );
+            let service = host
+                .strip_prefix(&format!("{id}-"))
+                .unwrap_or_else(|| panic!("{kind}: foreign upstream {upstream}"));
+            assert!(
+                c["services"][service]["networks"].get("proxy").is_some(),
+                "{kind}: {upstream} is not on the proxy network"
+            );
+        }
+
+        // Raw TCP ports are opt-in: a default example publishes none.
+        assert!(
+            published_ports(&c).is_empty(),
+            "{kind}: the example publishes ports {:?}",
+            published_ports(&c)
+        );
+
+        // Internal networks stay internal in the output.
+        for (name, net) in c["networks"].as_mapping().into_iter().flatten() {
+            if name.as_str() != Some("proxy") {
+                assert!(
+                    net["external"].is_null(),
+                    "{kind}: only the proxy network is external"
+                );
+            }
+        }
+
+        // The app serves its hosts, and each has a site block.
+        for host in app.hosts() {
+            let _ = site_block(caddy, host);
+        }
+        let excluded = text(&b, EXCLUDES);
+        assert!(
+            !excluded.lines().any(|l| l == format!("/data/{id}")),
+            "{kind}: the whole app is excluded from backups"
+        );
+    }
+}
+
+/// `Some(major)` for the official Postgres image (`postgres:18-alpine`, `docker.io/library/postgres:17`).
+fn postgres_major(image: &str) -> Option<u32> {
+    let (repo, tag) = image.rsplit_once(':')?;
+    let repo = repo
+        .trim_start_matches("docker.io/")
+        .trim_start_matches("library/");
+    if repo != "postgres" {
+        return None;
+    }
+    tag.split(['.', '-']).next()?.parse().ok()
+}
+
+/// Two copies of an app under different ids compose together, except for hostname clashes.
+#[test]
+fn two_copies_coexist_except_for_hostnames() {
+    for entry in catalog() {
+        let kind = entry.kind;
+        let (a, b) = (format!("{kind}-a"), format!("{kind}-b"));
+        let same = settings_for(&entry, &format!("{kind}.example.com"));
+
+        // Same settings: only the hostnames clash.
+        let stack = stack_of(
+            instance(),
+            vec![
+                from_settings(&entry, &a, &same),
+                from_settings(&entry, &b, &same),
+            ],
+        );
+        match compose(&stack) {
+            Ok(v) => assert!(
+                v.apps().iter().all(|x| x.hosts().next().is_none()),
+                "{kind}: two copies on the same host composed"
+            ),
+            Err(r) => {
+                let others: Vec<_> = r
+                    .problems()
+                    .iter()
+                    .filter(|p| !matches!(p.kind, ProblemKind::DuplicateHost { .. }))
+                    .collect();
+                assert!(
+                    others.is_empty(),
+                    "{kind}: two copies clash beyond hostnames:\n{r}"
+                );
+            }
+        }
+
+        // Other hostnames: no problem at all.
+        let other = settings_for(&entry, &format!("{kind}-b.example.com"));
+        let v = compose_clean(
+            instance(),
+            vec![
+                from_settings(&entry, &a, &same),
+                from_settings(&entry, &b, &other),
+            ],
+            &format!("two {kind}"),
+        );
+        assert_eq!(v.apps().len(), 2);
+        let bundle = render(&v, &keys());
+        assert_ne!(
+            text(
+                &bundle,
+                &format!("instance/etc/nassella/apps/{a}/compose.yaml")
+            ),
+            text(
+                &bundle,
+                &format!("instance/etc/nassella/apps/{b}/compose.yaml")
+            ),
+        );
+    }
+}
+
+/// Settings from a JSON object are accepted; unknown keys are rejected, naming the key.
+#[test]
+fn config_settings_round_trip() {
+    for entry in catalog() {
+        let kind = entry.kind;
+        let settings = settings_for(&entry, &format!("{kind}.example.com"));
+        let app = from_settings(&entry, "from-config", &settings);
+        assert_eq!(app.id(), "from-config", "{kind}: the config id is used");
+        assert_eq!(app.kind(), kind);
+        compose_clean(instance(), vec![app], kind);
+
+        let mut bad = settings.clone();
+        bad.insert("no_such_setting".into(), json!(1));
+        let err =
+            (entry.from_settings)("x", Json::Object(bad)).expect_err("an unknown key is an error");
+        assert!(
+            err.contains("no_such_setting"),
+            "{kind}: the error does not name the key: {err}"
+        );
+
+        let schema = (entry.schema)();
+        assert_eq!(
+            schema.as_value()["additionalProperties"],
+            json!(false),
+            "{kind}: the schema must forbid unknown keys (serde deny_unknown_fields)"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ per-app wiring
+
+/// An app's example, written out as config settings and read back, renders byte for byte the
+/// same as the example itself.
+fn assert_exact_round_trip<T: CatalogApp + serde::Serialize>() {
+    let settings = serde_json::to_value(T::example()).expect("settings serialize");
+    let entry = Entry::of::<T>();
+    let from_config = (entry.from_settings)(T::KIND, settings.clone()).expect("settings accepted");
+    let (_, direct) = render_one(Box::new(T::example()));
+    let (_, via_config) = render_one(from_config);
+    assert_eq!(
+        direct,
+        via_config,
+        "{}: settings {settings} do not round-trip",
+        T::KIND
+    );
+}
+
+/// No rendered file other than the Ignition config holds the value of a derived secret.
+fn assert_secrets_hidden(b: &Bundle, id: &str, secrets: &[(&str, SecretFormat)]) {
+    for (name, format) in secrets {
+        let value = MasterKey::insecure_test_key().derive(id, name, *format);
+        for (path, bytes) in b.files() {
+            if path == nassella_core::render::IGNITION_FILE {
+                continue;
+            }
+            let s = String::from_utf8_lossy(bytes);
+            assert!(!s.contains(&value), "secret {id}/{name} leaks into {path}");
+        }
+    }
+}
+
+#[test]
+fn nextcloud_wiring() {
+    assert_exact_round_trip::<Nextcloud>();
+    let host = "cloud.example.com";
+    let (_, b) = render_one(Box::new(Nextcloud::new(host).id("cloud")));
+    let c = compose_file(&b, "cloud");
+
+    // Proxy trust and generated URLs.
+    for svc in ["app", "cron"] {
+        assert_eq!(env(&c, svc, "TRUSTED_PROXIES"), Some(SUBNET), "{svc}");
+        assert_eq!(env(&c, svc, "OVERWRITEHOST"), Some(host), "{svc}");
+        assert_eq!(env(&c, svc, "OVERWRITEPROTOCOL"), Some("https"), "{svc}");
+        assert_eq!(
+            env(&c, svc, "OVERWRITECLIURL"),
+            Some("https://cloud.example.com"),
+            "{svc}"
+        );
+        assert_eq!(env(&c, svc, "REDIS_HOST"), Some("redis"), "{svc}");
+        assert_eq!(
+            env_view(&b, "cloud", svc)["REDIS_HOST_PASSWORD"],
+            "<secret:cloud/redis-password>"
+        );
+    }
+    assert_eq!(env(&c, "app", "NEXTCLOUD_TRUSTED_DOMAINS"), Some(host));
+    assert_eq!(env(&c, "app", "APACHE_DISABLE_REWRITE_IP"), Some("1"));
+    assert_eq!(env(&c, "app", "NEXTCLOUD_ADMIN_USER"), Some("admin"));
+    assert_eq!(env(&c, "app", "PHP_UPLOAD_LIMIT"), Some("10G"));
+    assert_eq!(env(&c, "app", "APACHE_BODY_LIMIT"), Some("0"));
+    assert_eq!(env(&c, "app", "POSTGRES_HOST"), Some("db"));
+    let app_env = env_view(&b, "cloud", "app");
+    assert_eq!(
+        app_env["NEXTCLOUD_ADMIN_PASSWORD"],
+        "<secret:cloud/admin-password>"
+    );
+    assert_eq!(app_env["POSTGRES_PASSWORD"], "<secret:cloud/db-password>");
+    assert_eq!(
+        env_view(&b, "cloud", "db")["POSTGRES_PASSWORD"],
+        "<secret:cloud/db-password>"
+    );
+
+    // Cron: same image, same volume, /cron.sh.
+    let (app, cron) = (&c["services"]["app"], &c["services"]["cron"]);
+    assert_eq!(cron["image"], app["image"]);
+    assert_eq!(strings(&cron["entrypoint"]), vec!["/cron.sh"]);
+    assert_eq!(cron["volumes"], app["volumes"]);
+    assert_eq!(app["volumes"][0]["target"].as_str(), Some("/var/www/html"));
+    assert!(
+        cron["networks"].get("proxy").is_none(),
+        "cron is not proxied"
+    );
+
+    // Database and cache: internal network, health checks, the app waits for both.
+    assert_eq!(c["networks"]["db"]["internal"].as_bool(), Some(true));
+    for svc in ["db", "redis"] {
+        assert!(
+            c["services"][svc]["networks"].get("db").is_some(),
+            "{svc} on the db network"
+        );
+        assert!(
+            c["services"][svc]["networks"].get("proxy").is_none(),
+            "{svc} is not proxied"
+        );
+        assert_eq!(
+            c["services"]["app"]["depends_on"][svc]["condition"].as_str(),
+            Some("service_healthy")
+        );
+    }
+    assert_eq!(
+        strings(&c["services"]["db"]["healthcheck"]["test"])[1],
+        "pg_isready"
+    );
+    let db_targets: Vec<&str> = c["services"]["db"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["target"].as_str())
+        .collect();
+    assert_eq!(db_targets, vec!["/var/lib/postgresql", "/dump"]);
+    // The Redis password reaches redis-server through the env file, not the command line.
+    let redis_cmd = strings(&c["services"]["redis"]["command"]).join(" ");
+    assert!(
+        redis_cmd.contains("--requirepass \"$$REDIS_PASSWORD\""),
+        "{redis_cmd}"
+    );
+
+    // Proxy: DAV redirects, body limit, one upstream.
+    let site = site_block(text(&b, CADDYFILE), host);
+    assert!(
+        site.contains("redir /.well-known/carddav /remote.php/dav 301"),
+        "{site}"
+    );
+    assert!(
+        site.contains("redir /.well-known/caldav /remote.php/dav 301"),
+        "{site}"
+    );
+    assert!(
+        site.contains(&format!("max_size {}", 10u64 << 30)),
+        "{site}"
+    );
+    assert!(site.contains("reverse_proxy cloud-app:80"), "{site}");
+
+    // Backups: a pg_dump into the backed-up db-dump volume, then the stop.
+    let backup = text(&b, BACKUP_SH);
+    assert!(
+        backup.contains(
+            "exec -T db sh -c 'pg_dump --username=nextcloud --dbname=nextcloud --format=custom"
+        ),
+        "{backup}"
+    );
+    assert!(
+        !text(&b, EXCLUDES).contains("/data/cloud/"),
+        "no Nextcloud volume is excluded"
+    );
+
+    assert_secrets_hidden(
+        &b,
+        "cloud",
+        &[
+            ("db-password", SecretFormat::Alphanumeric(32)),
+            ("redis-password", SecretFormat::Alphanumeric(32)),
+            ("admin-password", SecretFormat::Alphanumeric(24)),
+        ],
+    );
+}
+
+#[test]
+fn nextcloud_settings() {
+    let entry = nassella_apps::find("nextcloud").unwrap();
+    let app = (entry.from_settings)(
+        "cloud",
+        json!({"host": "cloud.example.com", "max_upload_gb": 2, "admin_user": "root.admin"}),
+    )
+    .unwrap();
+    let (_, b) = render_one(app);
+    let c = compose_file(&b, "cloud");
+    assert_eq!(env(&c, "app", "PHP_UPLOAD_LIMIT"), Some("2G"));
+    assert_eq!(env(&c, "app", "NEXTCLOUD_ADMIN_USER"), Some("root.admin"));
+    assert!(site_block(text(&b, CADDYFILE), "cloud.example.com").contains("max_size 2147483648"));
+
+    for (bad, named) in [
+        (
+            json!({"host": "c.example.com", "max_upload_gb": 0}),
+            "nonzero",
+        ),
+        (
+            json!({"host": "c.example.com", "admin_user": "a b"}),
+            "admin_user",
+        ),
+        (
+            json!({"host": "c.example.com", "admin_user": ""}),
+            "admin_user",
+        ),
+    ] {
+        let err = (entry.from_settings)("cloud", bad.clone()).expect_err("rejected");
+        assert!(err.contains(named), "{bad}: {err}");
+    }
+
+    // A plain-HTTP trial instance: Nextcloud must not claim https.
+    let (_, b) = render_on(
+        instance().tls(Tls::HttpOnly),
+        Box::new(Nextcloud::new("cloud.example.com")),
+    );
+    let c = compose_file(&b, "nextcloud");
+    assert_eq!(env(&c, "app", "OVERWRITEPROTOCOL"), Some("http"));
+    assert_eq!(
+        env(&c, "app", "OVERWRITECLIURL"),
+        Some("http://cloud.example.com")
+    );
+}
+
+#[test]
+#[should_panic(expected = "max_upload_gb must be at least 1")]
+fn nextcloud_builder_rejects_zero_upload() {
+    let _ = Nextcloud::new("cloud.example.com").max_upload_gb(0);
+}
+
+#[test]
+fn vaultwarden_wiring() {
+    assert_exact_round_trip::<Vaultwarden>();
+    let host = "vault.example.com";
+    let (_, b) = render_one(Box::new(Vaultwarden::new(host).id("vault")));
+    let c = compose_file(&b, "vault");
+    assert_eq!(env(&c, "app", "DOMAIN"), Some("https://vault.example.com"));
+    assert_eq!(env(&c, "app", "SIGNUPS_ALLOWED"), Some("false"));
+    assert_eq!(env(&c, "app", "IP_HEADER"), Some("X-Real-IP"));
+    assert_eq!(env(&c, "app", "IP_HEADER_TRUSTED_PROXIES"), Some(SUBNET));
+    assert_eq!(
+        env(&c, "app", "ADMIN_TOKEN"),
+        None,
+        "the token is not in the compose file"
+    );
+    assert_eq!(
+        env_view(&b, "vault", "app")["ADMIN_TOKEN"],
+        "<secret:vault/admin-token>"
+    );
+    assert_eq!(
+        c["services"]["app"]["volumes"][0]["target"].as_str(),
+        Some("/data")
+    );
+
+    // The websocket path, on the same port, with the client address for the rate limits.
+    let site = site_block(text(&b, CADDYFILE), host);
+    let ws = site
+        .find("handle /notifications/hub*")
+        .unwrap_or_else(|| panic!("no websocket route:\n{site}"));
+    let default = site.find("\thandle {").expect("default handler");
+    assert!(
+        ws < default,
+        "the websocket path comes before the catch-all:\n{site}"
+    );
+    assert_eq!(
+        site.matches("reverse_proxy vault-app:80").count(),
+        2,
+        "{site}"
+    );
+    assert_eq!(
+        site.matches("header_up X-Real-IP {remote_host}").count(),
+        2,
+        "{site}"
+    );
+    assert!(
+        site.contains(&format!("max_size {}", 525u64 << 20)),
+        "{site}"
+    );
+
+    let backup = text(&b, BACKUP_SH);
+    assert!(
+        backup.contains("exec -T app sh -c '/vaultwarden backup &&"),
+        "{backup}"
+    );
+    assert_secrets_hidden(
+        &b,
+        "vault",
+        &[("admin-token", SecretFormat::Alphanumeric(48))],
+    );
+
+    let open = (nassella_apps::find("vaultwarden").unwrap().from_settings)(
+        "vault",
+        json!({"host": host, "signups_allowed": true}),
+    )
+    .unwrap();
+    let (_, b) = render_one(open);
+    assert_eq!(
+        env(&compose_file(&b, "vault"), "app", "SIGNUPS_ALLOWED"),
+        Some("true")
+    );
+}
+
+#[test]
+fn forgejo_wiring() {
+    assert_exact_round_trip::<Forgejo>();
+    let host = "git.example.com";
+    let (_, b) = render_one(Box::new(Forgejo::new(host).id("git")));
+    let c = compose_file(&b, "git");
+    assert!(published_ports(&c).is_empty(), "no SSH port unless asked");
+    assert_eq!(env(&c, "app", "FORGEJO__server__DISABLE_SSH"), Some("true"));
+    assert_eq!(env(&c, "app", "FORGEJO__server__SSH_PORT"), None);
+    assert_eq!(
+        env(&c, "app", "FORGEJO__server__ROOT_URL"),
+        Some("https://git.example.com/")
+    );
+    assert_eq!(env(&c, "app", "FORGEJO__server__DOMAIN"), Some(host));
+    assert_eq!(
+        env(&c, "app", "FORGEJO__security__INSTALL_LOCK"),
+        Some("true")
+    );
+    assert_eq!(
+        env(
+            &c,
+            "app",
+            "FORGEJO__security__REVERSE_PROXY_TRUSTED_PROXIES"
+        ),
+        Some(SUBNET)
+    );
+    assert_eq!(
+        env(&c, "app", "FORGEJO__service__DISABLE_REGISTRATION"),
+        Some("false")
+    );
+    assert_eq!(
+        env(&c, "app", "FORGEJO__service__REGISTER_MANUAL_CONFIRM"),
+        Some("true")
+    );
+    assert_eq!(
+        c["services"]["app"]["volumes"][0]["target"].as_str(),
+        Some("/data")
+    );
+    assert!(site_block(text(&b, CADDYFILE), host).contains("reverse_proxy git-app:3000"));
+
+    let view = env_view(&b, "git", "app");
+    for (key, name) in [
+        ("FORGEJO__security__SECRET_KEY", "secret-key"),
+        ("FORGEJO__security__INTERNAL_TOKEN", "internal-token"),
+        ("FORGEJO__server__LFS_JWT_SECRET", "lfs-jwt-secret"),
+        ("FORGEJO__oauth2__JWT_SECRET", "oauth2-jwt-secret"),
+    ] {
+        assert_eq!(view[key], format!("<secret:git/{name}>"));
+        assert_eq!(
+            env(&c, "app", key),
+            None,
+            "{key} stays out of the compose file"
+        );
+    }
+    // Forgejo's DecodeJwtSecret: unpadded base64url that decodes to exactly 32 bytes.
+    for name in ["lfs-jwt-secret", "oauth2-jwt-secret"] {
+        let s = MasterKey::insecure_test_key().derive("git", name, SecretFormat::Alphanumeric(43));
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{s}"
+        );
+        assert_eq!(s.len() * 6 / 8, 32, "{s} does not decode to 32 bytes");
+    }
+    assert_secrets_hidden(
+        &b,
+        "git",
+        &[
+            ("secret-key", SecretFormat::Alphanumeric(64)),
+            ("internal-token", SecretFormat::Alphanumeric(64)),
+            ("lfs-jwt-secret", SecretFormat::Alphanumeric(43)),
+            ("oauth2-jwt-secret", SecretFormat::Alphanumeric(43)),
+        ],
+    );
+
+    // With an SSH port: published straight to the container's sshd, and advertised.
+    let entry = nassella_apps::find("forgejo").unwrap();
+    let ssh = (entry.from_settings)(
+        "git",
+        json!({"host": host, "ssh_port": 2222, "signups_allowed": false}),
+    )
+    .unwrap();
+    let (_, b) = render_one(ssh);
+    let c = compose_file(&b, "git");
+    assert_eq!(strings(&c["services"]["app"]["ports"]), vec!["2222:22/tcp"]);
+    assert_eq!(
+        env(&c, "app", "FORGEJO__server__DISABLE_SSH"),
+        Some("false")
+    );
+    assert_eq!(env(&c, "app", "FORGEJO__server__SSH_PORT"), Some("2222"));
+    assert_eq!(env(&c, "app", "FORGEJO__server__SSH_DOMAIN"), Some(host));
+    assert_eq!(
+        env(&c, "app", "FORGEJO__service__DISABLE_REGISTRATION"),
+        Some("true")
+    );
+    assert_eq!(
+        env(&c, "app", "FORGEJO__service__REGISTER_MANUAL_CONFIRM"),
+        Some("false")
+    );
+
+    let err =
+        (entry.from_settings)("git", json!({"host": host, "ssh_port": 0})).expect_err("port 0");
+    assert!(err.contains("ssh_port"), "{err}");
+}
+
+#[test]
+fn forgejo_ssh_ports_are_checked_by_the_composer() {
+    // The proxy's 443, and two forges on one port.
+    let stack = stack_of(
+        instance(),
+        vec![Box::new(Forgejo::new("git.example.com").ssh_port(443))],
+    );
+    let r = compose(&stack).expect_err("443 belongs to the proxy");
+    assert!(
+        r.problems()
+            .iter()
+            .any(|p| matches!(p.kind, ProblemKind::PortTaken { port: 443, .. })),
+        "{r}"
+    );
+
+    let stack = stack_of(
+        instance(),
+        vec![
+            Box::new(Forgejo::new("git.example.com").ssh_port(22)),
+            Box::new(Forgejo::new("code.example.com").id("code").ssh_port(22)),
+        ],
+    );
+    let r = compose(&stack).expect_err("one port, two forges");
+    assert!(
+        r.problems()
+            .iter()
+            .any(|p| matches!(p.kind, ProblemKind::PortTaken { port: 22, .. })),
+        "{r}"
+    );
+}
+
+#[test]
+fn all_three_together() {
+    let v = compose_clean(
+        instance(),
+        vec![
+            Box::new(Nextcloud::new("cloud.example.com").id("cloud")),
+            Box::new(Vaultwarden::new("vault.example.com").id("vault")),
+            Box::new(Forgejo::new("git.example.com").id("git").ssh_port(22)),
+        ],
+        "family stack",
+    );
+    let ids: Vec<&str> = v.apps().iter().map(|a| a.id()).collect();
+    assert_eq!(ids, ["cloud", "git", "vault"]);
+    let stack = stack_of(
+        instance(),
+        vec![
+            Box::new(Nextcloud::new("cloud.example.com").id("cloud")),
+            Box::new(Vaultwarden::new("vault.example.com").id("vault")),
+            Box::new(Forgejo::new("git.example.com").id("git").ssh_port(22)),
+        ],
+    );
+    if let Err(r) = nassella_core::build(&stack, &keys()) {
+        panic!("the three apps do not build together:\n{r}");
+    }
+}

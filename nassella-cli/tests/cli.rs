@@ -1,0 +1,205 @@
+//! The `nassella` binary: errors name file:line and path, nothing is written on error, output is
+//! replaced atomically, keys are created once and kept private.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+fn family_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/family.config")
+}
+
+fn nassella(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nassella"))
+        .args(args)
+        .current_dir(dir)
+        .env("NASSELLA_STATE_DIR", dir.join("state"))
+        .env_remove("NASSELLA_MASTER_KEY")
+        .env_remove("NASSELLA_MASTER_KEY_FILE")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn build_writes_the_bundle_with_private_secrets_and_a_new_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(family_config(), dir.path().join("apps.config")).unwrap();
+    let o = nassella(
+        &["build", "--config", "apps.config", "--out", "out"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("created a new master key"),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("out");
+    assert_eq!(mode(&out), 0o700);
+    assert_eq!(mode(&out.join("ignition.json")), 0o600);
+    assert_eq!(mode(&out.join("terraform.tfvars.json")), 0o644);
+    assert_eq!(
+        mode(&out.join("instance/etc/nassella/apps/cloud/db.env")),
+        0o600
+    );
+    let key = dir.path().join("state/family/master.key");
+    assert_eq!(mode(&key), 0o600);
+    let first = std::fs::read(out.join("ignition.json")).unwrap();
+
+    // Second build: the same key, so byte-identical output, and no new key.
+    let o = nassella(
+        &["build", "--config", "apps.config", "--out", "out"],
+        dir.path(),
+    );
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("created a new master key"));
+    assert_eq!(std::fs::read(out.join("ignition.json")).unwrap(), first);
+    // No staging folders are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".out"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_path_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/keep.txt"), "previous build").unwrap();
+    std::fs::write(
+        dir.path().join("apps.config"),
+        r#"[instance]
+name = "family"
+
+[apps.cloud]
+app = "nextcloud"
+host = "Cloud.example.com"
+
+[apps.chat]
+app = "matrix-of-doom"
+
+[apps.vault]
+app = "vaultwarden"
+hots = "vault.example.com"
+"#,
+    )
+    .unwrap();
+    let o = nassella(
+        &["build", "--config", "apps.config", "--out", "out"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("error at apps.chat.app (apps.config:8): unknown app `matrix-of-doom`; the catalog has: "), "{err}");
+    assert!(
+        err.contains(
+            "error at apps.vault (apps.config:11): settings of `vaultwarden`: unknown field `hots`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("error at apps.cloud.routes[0].host (apps.config:4): `Cloud.example.com` is not a valid hostname"), "{err}");
+    assert!(err.contains("warning at backup"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    // The previous output is untouched and no key was created for a failed build.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/keep.txt")).unwrap(),
+        "previous build"
+    );
+    assert!(!dir.path().join("state").exists());
+}
+
+#[test]
+fn toml_syntax_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("apps.config"),
+        "[instance]\nname = \"x\"\nprovider = \n",
+    )
+    .unwrap();
+    let o = nassella(&["validate", "--config", "apps.config"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("apps.config") && err.contains("line 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_config_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = nassella(&["build"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no config file at config/apps.config: pass --config <file>"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn strict_turns_warnings_into_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("apps.config"), "[instance]\nname = \"solo\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.example.com\"\n").unwrap();
+    let o = nassella(&["validate", "--config", "apps.config"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning at backup"));
+    let o = nassella(
+        &["validate", "--strict", "--config", "apps.config"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("error at backup"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_key_readable_by_others_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(family_config(), dir.path().join("apps.config")).unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = nassella(
+        &[
+            "build",
+            "--config",
+            "apps.config",
+            "--master-key-file",
+            "key",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn schema_lists_every_catalog_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = nassella(&["schema"], dir.path());
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let variants = v["properties"]["apps"]["additionalProperties"]["oneOf"]
+        .as_array()
+        .unwrap();
+    let kinds: Vec<&str> = variants
+        .iter()
+        .map(|s| s["properties"]["app"]["const"].as_str().unwrap())
+        .collect();
+    let catalog: Vec<&str> = nassella_apps::catalog().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, catalog);
+    assert!(v["properties"]["instance"].is_object());
+}
