@@ -201,11 +201,29 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
         let settings = serde_json::to_value(&table).expect("TOML tables convert to JSON");
         match (entry.from_settings)(&id, settings) {
             Ok(app) => stack = stack.app_at(app, origin),
-            Err(e) => report.error(
-                &path,
-                Some(&origin),
-                ProblemKind::InvalidSettings(format!("settings of `{kind}`: {e}")),
-            ),
+            Err(e) => {
+                // Point at the offending key when serde names one.
+                let key = e
+                    .strip_prefix("unknown field `")
+                    .or_else(|| e.strip_prefix("invalid type: "))
+                    .and_then(|rest| rest.split('`').next())
+                    .filter(|k| table.contains_key(*k));
+                let (path, origin) = match key {
+                    Some(k) => {
+                        let start = text[..].find(&format!("[apps.{id}]")).unwrap_or(0);
+                        let at_key = text[start..]
+                            .find(&format!("\n{k}"))
+                            .map_or(start, |o| start + o + 1);
+                        (format!("{path}.{k}"), Origin::file_line(file, line_of(text, at_key)))
+                    }
+                    None => (path, origin),
+                };
+                report.error(
+                    &path,
+                    Some(&origin),
+                    ProblemKind::InvalidSettings(format!("settings of `{kind}`: {e}")),
+                );
+            }
         }
     }
     Ok((stack, report))

@@ -176,10 +176,12 @@ fn load(input: &Input, given: Option<Stack>) -> Result<Option<Stack>> {
     let (stack, report) = config::parse(&name, &text).map_err(anyhow::Error::msg)?;
     if report.has_errors() {
         let mut all = report;
-        if let Err(more) = nassella_core::compose(&stack) {
-            for p in more.problems() {
-                all.push(p.clone());
-            }
+        let more = match nassella_core::compose(&stack) {
+            Ok(v) => v.warnings().clone(),
+            Err(r) => r,
+        };
+        for p in more.problems() {
+            all.push(p.clone());
         }
         print_report(&all);
         return Ok(None);

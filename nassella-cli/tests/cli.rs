@@ -105,7 +105,7 @@ hots = "vault.example.com"
     assert!(err.contains("error at apps.chat.app (apps.config:8): unknown app `matrix-of-doom`; the catalog has: "), "{err}");
     assert!(
         err.contains(
-            "error at apps.vault (apps.config:11): settings of `vaultwarden`: unknown field `hots`"
+            "error at apps.vault.hots (apps.config:13): settings of `vaultwarden`: unknown field `hots`"
         ),
         "{err}"
     );
