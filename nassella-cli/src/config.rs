@@ -214,7 +214,10 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
                         let at_key = text[start..]
                             .find(&format!("\n{k}"))
                             .map_or(start, |o| start + o + 1);
-                        (format!("{path}.{k}"), Origin::file_line(file, line_of(text, at_key)))
+                        (
+                            format!("{path}.{k}"),
+                            Origin::file_line(file, line_of(text, at_key)),
+                        )
                     }
                     None => (path, origin),
                 };

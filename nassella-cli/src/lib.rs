@@ -102,7 +102,7 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
                 Ok(b) => finish_ok(&b.warnings, input.strict, || {
                     eprintln!(
                         "ok: {} is valid ({} bytes of Ignition)",
-                        describe(&input, &stack),
+                        describe(&stack),
                         b.bundle.ignition().len()
                     );
                 }),
@@ -125,7 +125,7 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
                         let size = b.bundle.ignition().len();
                         eprintln!(
                             "built {} into {} ({} files; Ignition {size} of {limit} bytes allowed by {})",
-                            describe(&input, &stack), out.display(), b.bundle.files().len(), stack.instance().provider_kind()
+                            describe(&stack), out.display(), b.bundle.files().len(), stack.instance().provider_kind()
                         );
                         eprintln!(
                             "review {}/instance/ to see every file the server gets",
@@ -139,8 +139,7 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
     }
 }
 
-fn describe(input: &Input, stack: &Stack) -> String {
-    let _ = input;
+fn describe(stack: &Stack) -> String {
     format!(
         "instance `{}` ({} apps)",
         stack.instance().name(),

@@ -294,7 +294,6 @@ pub struct Service {
     pub(crate) healthcheck: Option<Healthcheck>,
     pub(crate) depends_on: BTreeMap<String, DependsOn>,
     pub(crate) shm_size: Option<String>,
-    pub(crate) egress: bool,
     pub(crate) origin: Origin,
 }
 
@@ -316,7 +315,6 @@ impl Service {
             healthcheck: None,
             depends_on: BTreeMap::new(),
             shm_size: None,
-            egress: false,
             origin: Origin::caller(),
         }
     }
