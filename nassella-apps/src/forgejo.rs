@@ -31,11 +31,11 @@
 //! format), `Dockerfile` (curl present, `/data` volume).
 
 use nassella_core::{
-    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service, TcpPort,
-    Upstream, Volume,
+    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
+    SettingProblem, TcpPort, Upstream, Volume,
 };
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The Forgejo image: the 15 LTS line (supported to 2027-07), following its minor and patch
 /// releases. Major upgrades need manual steps, so moving to 16+ is a deliberate change here.
@@ -51,11 +51,7 @@ pub struct Forgejo {
     /// The public hostname, e.g. `git.example.com`. SSH clone URLs use it too.
     pub host: String,
     /// Publish git over SSH on this host port (e.g. 22 or 2222). Without it SSH is disabled.
-    #[serde(
-        default,
-        deserialize_with = "ssh_port",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub ssh_port: Option<u16>,
     /// Let visitors register (default true). The first account becomes the administrator;
@@ -68,15 +64,6 @@ pub struct Forgejo {
 
 fn yes() -> bool {
     true
-}
-
-fn ssh_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    match u16::deserialize(d)? {
-        0 => Err(serde::de::Error::custom(
-            "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)",
-        )),
-        p => Ok(Some(p)),
-    }
 }
 
 impl Forgejo {
@@ -98,17 +85,9 @@ impl Forgejo {
         self
     }
 
-    /// Publish git over SSH on host port `port`.
-    ///
-    /// # Panics
-    /// When `port` is 0.
-    #[track_caller]
+    /// Publish git over SSH on host port `port` (1 to 65535; the composer reports 0).
     #[must_use]
     pub fn ssh_port(mut self, port: u16) -> Self {
-        assert!(
-            port != 0,
-            "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)"
-        );
         self.ssh_port = Some(port);
         self
     }
@@ -136,6 +115,16 @@ impl App for Forgejo {
 
     fn id(&self) -> &str {
         self.id.as_deref().unwrap_or("forgejo")
+    }
+
+    fn check(&self) -> Vec<SettingProblem> {
+        match self.ssh_port {
+            Some(0) => vec![SettingProblem::new(
+                "ssh_port",
+                "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)",
+            )],
+            _ => Vec::new(),
+        }
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {

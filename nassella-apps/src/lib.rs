@@ -8,24 +8,75 @@ use nassella_core::App;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+pub mod actual;
+pub mod audiobookshelf;
 pub mod forgejo;
+pub mod freshrss;
+pub mod ghost;
+pub mod gitea;
 pub mod hello;
+pub mod immich;
+pub mod jellyfin;
+pub mod linkding;
+pub mod mastodon;
+pub mod miniflux;
+pub mod navidrome;
 pub mod nextcloud;
+pub mod outline;
+pub mod paperless;
+pub mod plausible;
+pub mod synapse;
+pub mod uptime_kuma;
 pub mod vaultwarden;
+pub mod wordpress;
 
+pub use actual::Actual;
+pub use audiobookshelf::Audiobookshelf;
 pub use forgejo::Forgejo;
+pub use freshrss::FreshRss;
+pub use ghost::Ghost;
+pub use gitea::Gitea;
 pub use hello::Hello;
+pub use immich::Immich;
+pub use jellyfin::Jellyfin;
+pub use linkding::Linkding;
+pub use mastodon::Mastodon;
+pub use miniflux::Miniflux;
+pub use navidrome::Navidrome;
 pub use nextcloud::Nextcloud;
+pub use outline::Outline;
+pub use paperless::Paperless;
+pub use plausible::Plausible;
+pub use synapse::Synapse;
+pub use uptime_kuma::UptimeKuma;
 pub use vaultwarden::Vaultwarden;
+pub use wordpress::WordPress;
 
 /// The registered apps, sorted by kind. Adding an app: one line here.
 #[must_use]
 pub fn catalog() -> Vec<Entry> {
     vec![
+        Entry::of::<Actual>(),
+        Entry::of::<Audiobookshelf>(),
         Entry::of::<Forgejo>(),
+        Entry::of::<FreshRss>(),
+        Entry::of::<Ghost>(),
+        Entry::of::<Gitea>(),
         Entry::of::<Hello>(),
+        Entry::of::<Immich>(),
+        Entry::of::<Jellyfin>(),
+        Entry::of::<Linkding>(),
+        Entry::of::<Mastodon>(),
+        Entry::of::<Miniflux>(),
+        Entry::of::<Navidrome>(),
         Entry::of::<Nextcloud>(),
+        Entry::of::<Outline>(),
+        Entry::of::<Paperless>(),
+        Entry::of::<Plausible>(),
+        Entry::of::<Synapse>(),
+        Entry::of::<UptimeKuma>(),
         Entry::of::<Vaultwarden>(),
+        Entry::of::<WordPress>(),
     ]
 }
 

@@ -37,14 +37,12 @@
 //! `installation/system_requirements` (Postgres 14–18); docker-library/docs `postgres/content.md`
 //! (Postgres ≥ 18 mount path).
 
-use std::num::NonZeroU32;
-
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, Upstream, Volume,
+    Service, SettingProblem, Upstream, Volume,
 };
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The Nextcloud image: an exact release. Nextcloud upgrades one major at a time, so moving to
 /// a new major is a deliberate change of this line (see docs/apps/nextcloud.md).
@@ -73,19 +71,20 @@ pub struct Nextcloud {
     /// The largest upload, in GiB (default 10): the proxy refuses bigger request bodies and PHP
     /// accepts up to this size. The desktop and mobile clients upload big files in chunks.
     #[serde(default = "default_max_upload_gb")]
-    pub max_upload_gb: NonZeroU32,
+    #[schemars(range(min = 1))]
+    pub max_upload_gb: u32,
     /// The administrator account created at the first install (default `admin`): letters,
     /// digits, `_`, `.`, `@` and `-`. Read only at the first install; its password is the
     /// derived secret `admin-password`.
-    #[serde(default = "default_admin_user", deserialize_with = "admin_user")]
+    #[serde(default = "default_admin_user")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_.@-]{1,64}$"))]
     pub admin_user: String,
     #[serde(skip)]
     id: Option<String>,
 }
 
-fn default_max_upload_gb() -> NonZeroU32 {
-    NonZeroU32::new(10).expect("10 is not zero")
+fn default_max_upload_gb() -> u32 {
+    10
 }
 
 fn default_admin_user() -> String {
@@ -101,14 +100,6 @@ fn admin_user_problem(name: &str) -> Option<String> {
     (!ok).then(|| {
         format!("admin_user `{name}` must be 1 to 64 letters, digits, '_', '.', '@' or '-'")
     })
-}
-
-fn admin_user<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let name = String::deserialize(d)?;
-    match admin_user_problem(&name) {
-        Some(p) => Err(serde::de::Error::custom(p)),
-        None => Ok(name),
-    }
 }
 
 impl Nextcloud {
@@ -130,30 +121,18 @@ impl Nextcloud {
         self
     }
 
-    /// The largest upload in GiB.
-    ///
-    /// # Panics
-    /// When `gb` is 0.
-    #[track_caller]
+    /// The largest upload in GiB (at least 1; the composer reports 0).
     #[must_use]
     pub fn max_upload_gb(mut self, gb: u32) -> Self {
-        self.max_upload_gb = NonZeroU32::new(gb).expect("max_upload_gb must be at least 1");
+        self.max_upload_gb = gb;
         self
     }
 
-    /// The administrator created at the first install (ignored afterwards).
-    ///
-    /// # Panics
-    /// When the name is empty, longer than 64 characters or holds other characters than
-    /// letters, digits, `_`, `.`, `@` and `-`.
-    #[track_caller]
+    /// The administrator created at the first install (ignored afterwards): 1 to 64 letters,
+    /// digits, `_`, `.`, `@` and `-` (the composer reports anything else).
     #[must_use]
     pub fn admin_user(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        if let Some(p) = admin_user_problem(&name) {
-            panic!("{p}");
-        }
-        self.admin_user = name;
+        self.admin_user = name.into();
         self
     }
 }
@@ -165,6 +144,20 @@ impl App for Nextcloud {
 
     fn id(&self) -> &str {
         self.id.as_deref().unwrap_or("nextcloud")
+    }
+
+    fn check(&self) -> Vec<SettingProblem> {
+        let mut out = Vec::new();
+        if self.max_upload_gb == 0 {
+            out.push(SettingProblem::new(
+                "max_upload_gb",
+                "max_upload_gb 0 would refuse every upload: give at least 1 (GiB)",
+            ));
+        }
+        if let Some(p) = admin_user_problem(&self.admin_user) {
+            out.push(SettingProblem::new("admin_user", p));
+        }
+        out
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
@@ -281,7 +274,7 @@ impl App for Nextcloud {
             Route::new(&self.host)
                 .redirect("/.well-known/carddav", "/remote.php/dav")
                 .redirect("/.well-known/caldav", "/remote.php/dav")
-                .max_body_bytes(u64::from(self.max_upload_gb.get()) * GIB)
+                .max_body_bytes(u64::from(self.max_upload_gb) * GIB)
                 .proxy(Upstream::new("app", 80)),
         );
 

@@ -133,6 +133,7 @@ fn settings_for(entry: &Entry, host: &str) -> Map<String, Json> {
         let prop = &schema["properties"][name];
         let value = match prop["type"].as_str() {
             Some("string") if name.contains("host") => json!(host),
+            Some("string") if name.contains("email") => json!("admin@example.com"),
             Some("boolean") => json!(false),
             Some("integer") => prop.get("minimum").cloned().unwrap_or(json!(1)),
             other => panic!(
@@ -349,13 +350,15 @@ fn rendered_examples_keep_the_rules() {
     }
 }
 
-/// `Some(major)` for the official Postgres image (`postgres:18-alpine`, `docker.io/library/postgres:17`).
+/// `Some(major)` for the official Postgres image (`postgres:18-alpine`, `docker.io/library/postgres:17`)
+/// and images built on it under another owner (`…/postgres:14-…`).
 fn postgres_major(image: &str) -> Option<u32> {
     let (repo, tag) = image.rsplit_once(':')?;
     let repo = repo
         .trim_start_matches("docker.io/")
         .trim_start_matches("library/");
-    if repo != "postgres" {
+    // Derived images keep the official layout (e.g. `ghcr.io/immich-app/postgres:14-vectorchord…`).
+    if repo != "postgres" && !repo.ends_with("/postgres") {
         return None;
     }
     tag.split(['.', '-']).next()?.parse().ok()
@@ -585,9 +588,8 @@ fn nextcloud_wiring() {
     // Backups: a pg_dump into the backed-up db-dump volume, then the stop.
     let backup = text(&b, BACKUP_SH);
     assert!(
-        backup.contains(
-            "exec -T db sh -c 'pg_dump --username=nextcloud --dbname=nextcloud --format=custom"
-        ),
+        backup
+            .contains(" db sh -c 'pg_dump --username=nextcloud --dbname=nextcloud --format=custom"),
         "{backup}"
     );
     assert!(
@@ -620,22 +622,23 @@ fn nextcloud_settings() {
     assert_eq!(env(&c, "app", "NEXTCLOUD_ADMIN_USER"), Some("root.admin"));
     assert!(site_block(text(&b, CADDYFILE), "cloud.example.com").contains("max_size 2147483648"));
 
-    for (bad, named) in [
+    // Bad settings are read, then reported by the composer at their path (App::check).
+    for (bad, path) in [
         (
             json!({"host": "c.example.com", "max_upload_gb": 0}),
-            "nonzero",
+            "apps.cloud.max_upload_gb",
         ),
         (
             json!({"host": "c.example.com", "admin_user": "a b"}),
-            "admin_user",
+            "apps.cloud.admin_user",
         ),
         (
             json!({"host": "c.example.com", "admin_user": ""}),
-            "admin_user",
+            "apps.cloud.admin_user",
         ),
     ] {
-        let err = (entry.from_settings)("cloud", bad.clone()).expect_err("rejected");
-        assert!(err.contains(named), "{bad}: {err}");
+        let app = (entry.from_settings)("cloud", bad.clone()).expect("read");
+        assert_eq!(setting_problems(app), vec![path.to_owned()], "{bad}");
     }
 
     // A plain-HTTP trial instance: Nextcloud must not claim https.
@@ -652,9 +655,28 @@ fn nextcloud_settings() {
 }
 
 #[test]
-#[should_panic(expected = "max_upload_gb must be at least 1")]
-fn nextcloud_builder_rejects_zero_upload() {
-    let _ = Nextcloud::new("cloud.example.com").max_upload_gb(0);
+fn nextcloud_builder_settings_are_checked_not_panicked_on() {
+    let app = Nextcloud::new("cloud.example.com")
+        .max_upload_gb(0)
+        .admin_user("");
+    assert_eq!(
+        setting_problems(Box::new(app)),
+        vec!["apps.nextcloud.max_upload_gb", "apps.nextcloud.admin_user"]
+    );
+}
+
+/// The paths of the `InvalidSettings` errors composing `app` alone reports; each names the line
+/// that added the app.
+fn setting_problems(app: Box<dyn App>) -> Vec<String> {
+    let r = compose(&stack_of(instance(), vec![app])).expect_err("bad settings are errors");
+    r.problems()
+        .iter()
+        .filter(|p| matches!(p.kind, ProblemKind::InvalidSettings(_)))
+        .map(|p| {
+            assert_eq!(p.origin, Some(Origin::file_line("test", 1)), "{p}");
+            p.path.clone()
+        })
+        .collect()
 }
 
 #[test]
@@ -708,7 +730,7 @@ fn vaultwarden_wiring() {
 
     let backup = text(&b, BACKUP_SH);
     assert!(
-        backup.contains("exec -T app sh -c '/vaultwarden backup &&"),
+        backup.contains(" app sh -c '/vaultwarden backup &&"),
         "{backup}"
     );
     assert_secrets_hidden(
@@ -829,9 +851,12 @@ fn forgejo_wiring() {
         Some("false")
     );
 
-    let err =
-        (entry.from_settings)("git", json!({"host": host, "ssh_port": 0})).expect_err("port 0");
-    assert!(err.contains("ssh_port"), "{err}");
+    let zero = (entry.from_settings)("git", json!({"host": host, "ssh_port": 0})).expect("read");
+    assert_eq!(setting_problems(zero), vec!["apps.git.ssh_port"]);
+    assert_eq!(
+        setting_problems(Box::new(Forgejo::new(host).id("git").ssh_port(0))),
+        vec!["apps.git.ssh_port"]
+    );
 }
 
 #[test]
@@ -889,4 +914,727 @@ fn all_three_together() {
     if let Err(r) = nassella_core::build(&stack, &keys()) {
         panic!("the three apps do not build together:\n{r}");
     }
+}
+
+// ------------------------------------------------------------------ invariants of the app extensions
+
+/// No rendered file other than the Ignition config holds the value of any secret an app
+/// derives: secrets reach containers through mode-0600 env files only (never compose files,
+/// commands, unit files or scripts), including secrets used by one-off jobs and hooks.
+#[test]
+fn derived_secrets_stay_in_the_ignition_config() {
+    for entry in catalog() {
+        let (v, b) = render_one((entry.example)());
+        let app = &v.apps()[0];
+        let secrets: Vec<(&str, SecretFormat)> = app
+            .secrets()
+            .iter()
+            .map(|s| (s.name(), s.format()))
+            .collect();
+        assert_secrets_hidden(&b, app.id(), &secrets);
+    }
+}
+
+/// Every volume left out of backups says why in words, for the person reading the output.
+#[test]
+fn exclusions_from_backup_give_a_reason() {
+    for entry in catalog() {
+        let (v, _) = render_one((entry.example)());
+        for vol in v.apps()[0].volumes() {
+            if let Some(nassella_core::BackupPolicy::Exclude(why)) = vol.backup() {
+                assert!(
+                    why.split_whitespace().count() >= 3,
+                    "{}: volume `{}` is excluded with reason {why:?}; say what it holds and why losing it is fine",
+                    entry.kind,
+                    vol.name()
+                );
+            }
+        }
+    }
+}
+
+/// Each one-off job becomes an enabled unit that runs after the app, in the job's service, and
+/// is guarded by a marker file in the app's own part of the data volume.
+#[test]
+fn one_off_jobs_become_guarded_units() {
+    for entry in catalog() {
+        let (v, b) = render_one((entry.example)());
+        let app = &v.apps()[0];
+        let id = app.id();
+        for job in app.one_off_jobs() {
+            let name = format!("nassella-once-{id}-{}.service", job.name());
+            let unit = text(&b, &format!("instance/etc/systemd/system/{name}"));
+            let marker = format!("{DATA_ROOT}/{id}/.nassella-once-{}", job.name());
+            assert!(
+                unit.contains(&format!("ConditionPathExists=!{marker}\n")),
+                "{}: {name} is not guarded by {marker}:\n{unit}",
+                entry.kind
+            );
+            assert!(
+                unit.contains(&format!("ExecStartPost=/usr/bin/touch {marker}\n")),
+                "{}: {name} does not write {marker}:\n{unit}",
+                entry.kind
+            );
+            assert!(
+                unit.contains(&format!("Requires=nassella-app@{id}.service\n")),
+                "{}: {name} does not run after the app:\n{unit}",
+                entry.kind
+            );
+            assert!(
+                unit.contains(&format!(" exec {id} {} ", job.service())),
+                "{}: {name} does not run in `{}`:\n{unit}",
+                entry.kind,
+                job.service()
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ wiring of the media, publishing and reading apps
+
+/// The single `BackupHook` of `app`, as (service, the shell script it runs).
+fn hook_script(app: &nassella_core::ValidatedApp) -> (String, String) {
+    let hooks = app.backup_hooks();
+    assert_eq!(hooks.len(), 1, "{}: one pre-backup hook", app.id());
+    let cmd = hooks[0].command();
+    let script = match cmd {
+        [sh, c, script] if sh == "sh" && c == "-c" => script.clone(),
+        other => other.join(" "),
+    };
+    (hooks[0].service().to_owned(), script)
+}
+
+/// A dump written to `file` through a temporary file renamed into place.
+fn assert_atomic_dump(script: &str, file: &str) {
+    assert!(
+        script.contains(&format!("{file}.tmp"))
+            && script.ends_with(&format!("&& mv {file}.tmp {file}")),
+        "the dump is not written atomically: {script}"
+    );
+}
+
+/// Where `service` mounts `volume`, read back from the validated app.
+fn mount_of<'a>(
+    app: &'a nassella_core::ValidatedApp,
+    service: &str,
+    volume: &str,
+) -> Option<&'a str> {
+    app.service(service)
+        .unwrap_or_else(|| panic!("no service {service}"))
+        .mount_target(volume)
+}
+
+fn excluded(app: &nassella_core::ValidatedApp, volume: &str) -> bool {
+    matches!(
+        app.volume(volume).and_then(|v| v.backup()),
+        Some(nassella_core::BackupPolicy::Exclude(_))
+    )
+}
+
+#[test]
+fn immich_wiring() {
+    use nassella_apps::Immich;
+    assert_exact_round_trip::<Immich>();
+    let host = "photos.example.com";
+    let (v, b) = render_one(Box::new(Immich::new(host).id("photos")));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "photos");
+
+    // The database password is letters and digits only (Immich puts it into a URL unescaped).
+    let pw = app
+        .secrets()
+        .iter()
+        .find(|s| s.name() == "db-password")
+        .expect("db-password");
+    assert!(matches!(pw.format(), SecretFormat::Alphanumeric(n) if n >= 24));
+    let value = MasterKey::insecure_test_key().derive("photos", "db-password", pw.format());
+    assert!(value.bytes().all(|b| b.is_ascii_alphanumeric()), "{value}");
+    assert_eq!(
+        env_view(&b, "photos", "server")["DB_PASSWORD"],
+        "<secret:photos/db-password>"
+    );
+    assert_eq!(
+        env_view(&b, "photos", "database")["POSTGRES_PASSWORD"],
+        "<secret:photos/db-password>"
+    );
+
+    assert_eq!(env(&c, "server", "DB_HOSTNAME"), Some("database"));
+    assert_eq!(env(&c, "server", "REDIS_HOSTNAME"), Some("redis"));
+    assert_eq!(env(&c, "server", "IMMICH_TRUSTED_PROXIES"), Some(SUBNET));
+    assert_eq!(
+        env(&c, "server", "IMMICH_MACHINE_LEARNING_ENABLED"),
+        Some("true")
+    );
+    assert_eq!(
+        env(&c, "server", "IMMICH_MACHINE_LEARNING_URL"),
+        Some("http://machine-learning:3003")
+    );
+    assert_eq!(mount_of(app, "server", "upload"), Some("/data"));
+
+    // Immich's own Postgres build, Postgres 14 layout, checksums and a bigger /dev/shm.
+    let db = app.service("database").expect("database");
+    assert!(
+        db.image()
+            .starts_with("ghcr.io/immich-app/postgres:14-vectorchord"),
+        "{}",
+        db.image()
+    );
+    assert_eq!(
+        mount_of(app, "database", "db"),
+        Some("/var/lib/postgresql/data")
+    );
+    assert_eq!(
+        env(&c, "database", "POSTGRES_INITDB_ARGS"),
+        Some("--data-checksums")
+    );
+    assert_eq!(
+        c["services"]["database"]["shm_size"].as_str(),
+        Some("128mb")
+    );
+
+    // Networks: only the server is proxied; machine learning alone gets a way out.
+    assert_eq!(app.proxied_services().collect::<Vec<_>>(), ["server"]);
+    let nets: BTreeMap<&str, bool> = app
+        .networks()
+        .iter()
+        .map(|n| (n.name(), n.is_internal()))
+        .collect();
+    assert_eq!(
+        nets,
+        BTreeMap::from([("backend", true), ("outbound", false)])
+    );
+    assert_eq!(
+        app.service("machine-learning")
+            .unwrap()
+            .networks()
+            .collect::<Vec<_>>(),
+        ["backend", "outbound"]
+    );
+
+    // The model cache is the one volume left out of backups.
+    assert_eq!(
+        mount_of(app, "machine-learning", "model-cache"),
+        Some("/cache")
+    );
+    let excluded_vols: Vec<&str> = app
+        .volumes()
+        .iter()
+        .filter(|v| excluded(app, v.name()))
+        .map(|v| v.name())
+        .collect();
+    assert_eq!(excluded_vols, ["model-cache"]);
+    assert!(text(&b, EXCLUDES)
+        .lines()
+        .any(|l| l == "/data/photos/model-cache"));
+
+    // Large uploads, one upstream at the root.
+    let route = &app.routes()[0];
+    assert_eq!(route.body_limit(), Some(50 << 30));
+    let ups: Vec<(Option<&str>, &str, u16)> = route
+        .upstreams()
+        .map(|(p, u)| (p, u.service(), u.port()))
+        .collect();
+    assert_eq!(ups, [(None, "server", 2283)]);
+
+    // A pg_dumpall into the backed-up dump volume.
+    let (service, script) = hook_script(app);
+    assert_eq!(service, "database");
+    assert!(
+        script.starts_with("pg_dumpall --clean --if-exists --username=postgres "),
+        "{script}"
+    );
+    assert_atomic_dump(&script, "/dump/immich.sql");
+    assert_eq!(mount_of(app, "database", "db-dump"), Some("/dump"));
+    assert_eq!(app.memory_hint_mib(), Some(6144));
+
+    // Without machine learning: no ML service, no cache, less memory.
+    let entry = nassella_apps::find("immich").unwrap();
+    let lean = (entry.from_settings)(
+        "photos",
+        json!({"host": host, "machine_learning": false, "max_upload_gb": 5}),
+    )
+    .unwrap();
+    let (v, b) = render_one(lean);
+    let app = &v.apps()[0];
+    assert!(app.service("machine-learning").is_none());
+    assert!(app.volume("model-cache").is_none());
+    assert_eq!(
+        env(
+            &compose_file(&b, "photos"),
+            "server",
+            "IMMICH_MACHINE_LEARNING_ENABLED"
+        ),
+        Some("false")
+    );
+    assert_eq!(app.routes()[0].body_limit(), Some(5 << 30));
+    assert_eq!(app.memory_hint_mib(), Some(2048));
+
+    let zero = (entry.from_settings)("photos", json!({"host": host, "max_upload_gb": 0})).unwrap();
+    assert_eq!(setting_problems(zero), vec!["apps.photos.max_upload_gb"]);
+}
+
+#[test]
+fn jellyfin_wiring() {
+    use nassella_apps::Jellyfin;
+    assert_exact_round_trip::<Jellyfin>();
+    let host = "media.example.com";
+    let (v, b) = render_one(Box::new(Jellyfin::new(host).id("tv")));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "tv");
+
+    // The cache is regenerable and left out; config and media are kept; media is read-only.
+    assert!(excluded(app, "cache"));
+    assert!(!excluded(app, "config") && !excluded(app, "media"));
+    assert!(text(&b, EXCLUDES).lines().any(|l| l == "/data/tv/cache"));
+    let mounts: Vec<(&str, &str, bool)> = app
+        .service("app")
+        .unwrap()
+        .mounts()
+        .iter()
+        .map(|m| (m.volume(), m.target(), m.is_read_only()))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("config", "/config", false),
+            ("cache", "/cache", false),
+            ("media", "/media", true)
+        ]
+    );
+
+    // Known proxies: the proxy subnet is written into network.xml, then Jellyfin starts as the
+    // image would start it.
+    assert_eq!(env(&c, "app", "KNOWN_PROXY"), Some(SUBNET));
+    let start = strings(&c["services"]["app"]["entrypoint"]);
+    assert_eq!(start[..2], ["/bin/sh", "-c"]);
+    assert!(
+        start[2].contains("/config/config/network.xml"),
+        "{}",
+        start[2]
+    );
+    assert!(
+        start[2].contains("<KnownProxies><string>$$KNOWN_PROXY</string></KnownProxies>"),
+        "{}",
+        start[2]
+    );
+    assert!(
+        start[2].ends_with("exec /jellyfin/jellyfin --ffmpeg /usr/lib/jellyfin-ffmpeg/ffmpeg"),
+        "{}",
+        start[2]
+    );
+    assert_eq!(
+        env(&c, "app", "JELLYFIN_PublishedServerUrl"),
+        Some("https://media.example.com")
+    );
+    assert!(site_block(text(&b, CADDYFILE), host).contains("reverse_proxy tv-app:8096"));
+    assert!(
+        app.backup_hooks().is_empty(),
+        "a stopped copy is Jellyfin's documented backup"
+    );
+
+    // Media that can be fetched again can stay out of the backup.
+    let entry = nassella_apps::find("jellyfin").unwrap();
+    let (v, b) = render_one(
+        (entry.from_settings)("tv", json!({"host": host, "backup_media": false})).unwrap(),
+    );
+    assert!(excluded(&v.apps()[0], "media"));
+    assert!(text(&b, EXCLUDES).lines().any(|l| l == "/data/tv/media"));
+}
+
+#[test]
+fn paperless_wiring() {
+    use nassella_apps::Paperless;
+    assert_exact_round_trip::<Paperless>();
+    let host = "docs.example.com";
+    let (v, b) = render_one(Box::new(Paperless::new(host).id("docs")));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "docs");
+
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_URL"),
+        Some("https://docs.example.com")
+    );
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_PROXY_SSL_HEADER"),
+        Some(r#"["HTTP_X_FORWARDED_PROTO", "https"]"#)
+    );
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_REDIS"),
+        Some("redis://broker:6379")
+    );
+    assert_eq!(env(&c, "webserver", "PAPERLESS_DBHOST"), Some("db"));
+    assert_eq!(env(&c, "webserver", "PAPERLESS_ADMIN_USER"), Some("admin"));
+    assert_eq!(env(&c, "webserver", "PAPERLESS_OCR_LANGUAGE"), Some("eng"));
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_OCR_LANGUAGES"),
+        None,
+        "eng is in the image"
+    );
+    let view = env_view(&b, "docs", "webserver");
+    assert_eq!(view["PAPERLESS_SECRET_KEY"], "<secret:docs/secret-key>");
+    assert_eq!(view["PAPERLESS_DBPASS"], "<secret:docs/db-password>");
+    assert_eq!(
+        view["PAPERLESS_ADMIN_PASSWORD"],
+        "<secret:docs/admin-password>"
+    );
+    // The secret key: 64 random bytes, spelled like Python's secrets.token_urlsafe(64).
+    let key =
+        MasterKey::insecure_test_key().derive("docs", "secret-key", SecretFormat::Base64Url(64));
+    assert_eq!(key.len(), 86);
+    assert!(
+        key.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{key}"
+    );
+
+    assert_eq!(
+        mount_of(app, "webserver", "data"),
+        Some("/usr/src/paperless/data")
+    );
+    assert_eq!(
+        mount_of(app, "webserver", "media"),
+        Some("/usr/src/paperless/media")
+    );
+    assert_eq!(mount_of(app, "db", "db"), Some("/var/lib/postgresql"));
+    assert!(excluded(app, "broker") && !excluded(app, "media"));
+    assert_eq!(app.proxied_services().collect::<Vec<_>>(), ["webserver"]);
+    assert!(app.service("tika").is_none() && app.service("gotenberg").is_none());
+
+    let (service, script) = hook_script(app);
+    assert_eq!(service, "db");
+    assert!(
+        script.starts_with("pg_dump --username=paperless --dbname=paperless --format=custom "),
+        "{script}"
+    );
+    assert_atomic_dump(&script, "/dump/paperless.pgdump");
+
+    // Office documents: Gotenberg and Tika on the internal network; extra OCR languages.
+    let entry = nassella_apps::find("paperless").unwrap();
+    let office = (entry.from_settings)(
+        "docs",
+        json!({"host": host, "office_documents": true, "ocr_language": "deu+chi_sim+eng"}),
+    )
+    .unwrap();
+    let (v, b) = render_one(office);
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "docs");
+    for svc in ["tika", "gotenberg"] {
+        assert_eq!(
+            app.service(svc).unwrap().networks().collect::<Vec<_>>(),
+            ["backend"],
+            "{svc}"
+        );
+    }
+    assert_eq!(env(&c, "webserver", "PAPERLESS_TIKA_ENABLED"), Some("1"));
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_TIKA_ENDPOINT"),
+        Some("http://tika:9998")
+    );
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_TIKA_GOTENBERG_ENDPOINT"),
+        Some("http://gotenberg:3000")
+    );
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_OCR_LANGUAGE"),
+        Some("deu+chi_sim+eng")
+    );
+    assert_eq!(
+        env(&c, "webserver", "PAPERLESS_OCR_LANGUAGES"),
+        Some("chi-sim")
+    );
+    assert!(app
+        .service("tika")
+        .unwrap()
+        .image()
+        .starts_with("docker.io/apache/tika:3."));
+
+    let bad = (entry.from_settings)(
+        "docs",
+        json!({"host": host, "admin_user": "a b", "ocr_language": "English"}),
+    )
+    .unwrap();
+    assert_eq!(
+        setting_problems(bad),
+        vec!["apps.docs.admin_user", "apps.docs.ocr_language"]
+    );
+}
+
+#[test]
+fn ghost_wiring() {
+    use nassella_apps::Ghost;
+    assert_exact_round_trip::<Ghost>();
+    let host = "blog.example.com";
+    let (v, b) = render_one(Box::new(Ghost::new(host).id("blog")));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "blog");
+
+    assert_eq!(env(&c, "ghost", "url"), Some("https://blog.example.com"));
+    assert_eq!(env(&c, "ghost", "database__client"), Some("mysql"));
+    assert_eq!(env(&c, "ghost", "database__connection__host"), Some("db"));
+    assert_eq!(
+        env(&c, "ghost", "security__staffDeviceVerification"),
+        Some("false")
+    );
+    assert_eq!(
+        env_view(&b, "blog", "ghost")["database__connection__password"],
+        "<secret:blog/db-password>"
+    );
+    let db_env = env_view(&b, "blog", "db");
+    assert_eq!(db_env["MYSQL_PASSWORD"], "<secret:blog/db-password>");
+    assert_eq!(
+        db_env["MYSQL_ROOT_PASSWORD"],
+        "<secret:blog/db-root-password>"
+    );
+    assert_eq!(
+        mount_of(app, "ghost", "content"),
+        Some("/var/lib/ghost/content")
+    );
+    assert_eq!(mount_of(app, "db", "db"), Some("/var/lib/mysql"));
+    assert!(app.service("db").unwrap().image().starts_with("mysql:8."));
+    assert_eq!(app.routes()[0].body_limit(), Some(50 << 20));
+    assert_eq!(app.proxied_services().collect::<Vec<_>>(), ["ghost"]);
+
+    // A consistent InnoDB dump; the password comes from the environment, not the command line.
+    let (service, script) = hook_script(app);
+    assert_eq!(service, "db");
+    assert!(
+        script.starts_with(
+            "MYSQL_PWD=\"$MYSQL_ROOT_PASSWORD\" mysqldump --user=root --single-transaction "
+        ),
+        "{script}"
+    );
+    assert!(!script.contains("--password"), "{script}");
+    assert_atomic_dump(&script, "/dump/ghost.sql");
+
+    let entry = nassella_apps::find("ghost").unwrap();
+    let (_, b) = render_one(
+        (entry.from_settings)(
+            "blog",
+            json!({"host": host, "staff_device_verification": true, "max_upload_mb": 200}),
+        )
+        .unwrap(),
+    );
+    let c = compose_file(&b, "blog");
+    assert_eq!(
+        env(&c, "ghost", "security__staffDeviceVerification"),
+        Some("true")
+    );
+    assert!(site_block(text(&b, CADDYFILE), host).contains(&format!("max_size {}", 200u64 << 20)));
+    let zero = (entry.from_settings)("blog", json!({"host": host, "max_upload_mb": 0})).unwrap();
+    assert_eq!(setting_problems(zero), vec!["apps.blog.max_upload_mb"]);
+}
+
+#[test]
+fn wordpress_wiring() {
+    use nassella_apps::WordPress;
+    assert_exact_round_trip::<WordPress>();
+    let host = "www.example.com";
+    let (v, b) = render_one(Box::new(WordPress::new(host, "me@example.com").id("site")));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "site");
+
+    // app and cli read the same database settings; the eight keys and salts (derived secrets)
+    // go to the web server only.
+    for svc in ["app", "cli"] {
+        let view = env_view(&b, "site", svc);
+        for key in [
+            "AUTH_KEY",
+            "SECURE_AUTH_KEY",
+            "LOGGED_IN_KEY",
+            "NONCE_KEY",
+            "AUTH_SALT",
+            "SECURE_AUTH_SALT",
+            "LOGGED_IN_SALT",
+            "NONCE_SALT",
+        ] {
+            let name = key.to_lowercase().replace('_', "-");
+            let want = (svc == "app").then(|| format!("<secret:site/{name}>"));
+            assert_eq!(
+                view.get(&format!("WORDPRESS_{key}")),
+                want.as_ref(),
+                "{svc}"
+            );
+        }
+        assert_eq!(
+            view["WORDPRESS_DB_PASSWORD"], "<secret:site/db-password>",
+            "{svc}"
+        );
+        assert_eq!(env(&c, svc, "WORDPRESS_DB_HOST"), Some("db"), "{svc}");
+        assert_eq!(
+            env(&c, svc, "WORDPRESS_CONFIG_EXTRA"),
+            Some("define('WP_HOME', 'https://www.example.com'); define('WP_SITEURL', 'https://www.example.com');"),
+            "{svc}"
+        );
+        assert_eq!(mount_of(app, svc, "html"), Some("/var/www/html"), "{svc}");
+    }
+
+    // Installation: a one-off job in the idle WP-CLI container, skipped once installed.
+    let jobs = app.one_off_jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].name(), jobs[0].service()), ("install", "cli"));
+    let script = jobs[0].command().join(" ");
+    assert!(
+        script.starts_with("sh -c wp core is-installed || wp core install "),
+        "{script}"
+    );
+    assert!(
+        script.contains("--admin_password=\"$WP_ADMIN_PASSWORD\""),
+        "{script}"
+    );
+    assert_eq!(
+        env_view(&b, "site", "cli")["WP_ADMIN_PASSWORD"],
+        "<secret:site/admin-password>"
+    );
+    assert_eq!(env(&c, "cli", "WP_ADMIN_EMAIL"), Some("me@example.com"));
+    assert_eq!(env(&c, "cli", "WP_ADMIN_USER"), Some("admin"));
+    assert_eq!(env(&c, "cli", "WP_URL"), Some("https://www.example.com"));
+    assert_eq!(c["services"]["cli"]["user"].as_str(), Some("33:33"));
+    assert_eq!(app.proxied_services().collect::<Vec<_>>(), ["app"]);
+    assert!(text(
+        &b,
+        "instance/etc/systemd/system/nassella-once-site-install.service"
+    )
+    .contains("ConditionPathExists=!/srv/data/site/.nassella-once-install"));
+
+    // Uploads: PHP's limits and the proxy's agree.
+    assert_eq!(env(&c, "app", "PHP_UPLOAD_LIMIT"), Some("64M"));
+    assert_eq!(app.routes()[0].body_limit(), Some(64 << 20));
+    let start = strings(&c["services"]["app"]["command"]).join(" ");
+    assert!(start.contains("/usr/local/etc/php/conf.d/nassella-uploads.ini && exec docker-entrypoint.sh apache2-foreground"), "{start}");
+
+    assert_eq!(mount_of(app, "db", "db"), Some("/var/lib/mysql"));
+    let (service, script) = hook_script(app);
+    assert_eq!(service, "db");
+    assert!(
+        script.starts_with(
+            "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" mariadb-dump --user=root --single-transaction "
+        ),
+        "{script}"
+    );
+    assert_atomic_dump(&script, "/dump/wordpress.sql");
+
+    let entry = nassella_apps::find("wordpress").unwrap();
+    let bad = (entry.from_settings)(
+        "site",
+        json!({"host": host, "admin_email": "not an address", "admin_user": "", "title": " ", "max_upload_mb": 0}),
+    )
+    .unwrap();
+    assert_eq!(
+        setting_problems(bad),
+        vec![
+            "apps.site.admin_user",
+            "apps.site.admin_email",
+            "apps.site.title",
+            "apps.site.max_upload_mb"
+        ]
+    );
+    let err =
+        (entry.from_settings)("site", json!({"host": host})).expect_err("admin_email is required");
+    assert!(err.contains("admin_email"), "{err}");
+}
+
+#[test]
+fn uptime_kuma_wiring() {
+    use nassella_apps::UptimeKuma;
+    assert_exact_round_trip::<UptimeKuma>();
+    let host = "status.example.com";
+    let (v, b) = render_one(Box::new(UptimeKuma::new(host).id("status")));
+    let app = &v.apps()[0];
+    assert_eq!(mount_of(app, "app", "data"), Some("/app/data"));
+    assert!(!excluded(app, "data"));
+    assert!(
+        app.backup_hooks().is_empty(),
+        "no online dump: the stopped copy is consistent"
+    );
+    assert!(site_block(text(&b, CADDYFILE), host).contains("reverse_proxy status-app:3001"));
+    assert!(app.secrets().is_empty());
+}
+
+#[test]
+fn miniflux_wiring() {
+    use nassella_apps::Miniflux;
+    assert_exact_round_trip::<Miniflux>();
+    let host = "rss.example.com";
+    let (v, b) = render_one(Box::new(Miniflux::new(host).id("rss")));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "rss");
+
+    // A stable media-proxy key (Miniflux picks a random one at every start otherwise).
+    let view = env_view(&b, "rss", "app");
+    assert_eq!(
+        view["MEDIA_PROXY_PRIVATE_KEY"],
+        "<secret:rss/media-proxy-private-key>"
+    );
+    assert_eq!(
+        view["DATABASE_URL"],
+        "postgres://miniflux:<secret:rss/db-password>@db/miniflux?sslmode=disable"
+    );
+    assert_eq!(view["ADMIN_PASSWORD"], "<secret:rss/admin-password>");
+    assert_eq!(
+        env(&c, "app", "TRUSTED_REVERSE_PROXY_NETWORKS"),
+        Some(SUBNET)
+    );
+    assert_eq!(env(&c, "app", "BASE_URL"), Some("https://rss.example.com"));
+    assert_eq!(env(&c, "app", "RUN_MIGRATIONS"), Some("1"));
+    assert_eq!(env(&c, "app", "CREATE_ADMIN"), Some("1"));
+    assert_eq!(env(&c, "app", "ADMIN_USERNAME"), Some("admin"));
+    assert!(
+        app.service("app").unwrap().mounts().is_empty(),
+        "the app keeps nothing"
+    );
+    assert_eq!(
+        app.service("app")
+            .unwrap()
+            .health_check()
+            .map(|h| h.test().join(" "))
+            .as_deref(),
+        Some("/usr/bin/miniflux -healthcheck auto")
+    );
+    assert_eq!(mount_of(app, "db", "db"), Some("/var/lib/postgresql"));
+    let (service, script) = hook_script(app);
+    assert_eq!(service, "db");
+    assert_atomic_dump(&script, "/dump/miniflux.pgdump");
+
+    let entry = nassella_apps::find("miniflux").unwrap();
+    let bad =
+        (entry.from_settings)("rss", json!({"host": host, "admin_user": "no spaces"})).unwrap();
+    assert_eq!(setting_problems(bad), vec!["apps.rss.admin_user"]);
+}
+
+#[test]
+fn freshrss_wiring() {
+    use nassella_apps::FreshRss;
+    assert_exact_round_trip::<FreshRss>();
+    let host = "feeds.example.com";
+    let (v, b) = render_one(Box::new(
+        FreshRss::new(host).id("feeds").admin_user("alice"),
+    ));
+    let app = &v.apps()[0];
+    let c = compose_file(&b, "feeds");
+
+    assert_eq!(env(&c, "app", "TRUSTED_PROXY"), Some(SUBNET));
+    assert_eq!(env(&c, "app", "CRON_MIN"), Some("3,33"));
+    assert_eq!(
+        env(&c, "app", "FRESHRSS_INSTALL"),
+        Some("--api-enabled --base-url https://feeds.example.com --db-type sqlite --default-user alice --language en")
+    );
+    assert_eq!(
+        env_view(&b, "feeds", "app")["FRESHRSS_USER"],
+        "--user alice --language en --password <secret:feeds/admin-password> --api-password <secret:feeds/api-password>"
+    );
+    assert_eq!(mount_of(app, "app", "data"), Some("/var/www/FreshRSS/data"));
+    assert_eq!(
+        mount_of(app, "app", "extensions"),
+        Some("/var/www/FreshRSS/extensions")
+    );
+    let hooks = app.backup_hooks();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(
+        hooks[0].command(),
+        ["php", "/var/www/FreshRSS/cli/db-backup.php"]
+    );
+
+    let entry = nassella_apps::find("freshrss").unwrap();
+    let bad = (entry.from_settings)("feeds", json!({"host": host, "admin_user": "-x"})).unwrap();
+    assert_eq!(setting_problems(bad), vec!["apps.feeds.admin_user"]);
 }

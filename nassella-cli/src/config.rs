@@ -56,6 +56,16 @@ pub struct InstanceConfig {
     pub reboot_window_start: Option<String>,
     /// Length of the reboot window (default `1h`).
     pub reboot_window_length: Option<String>,
+    /// The Flatcar image by id: a Hetzner snapshot id or a DigitalOcean custom image id
+    /// (required on DigitalOcean; on Hetzner it wins over `image_selector`).
+    pub image_id: Option<String>,
+    /// Hetzner: label selector of the Flatcar snapshots, the most recent one boots (default `os=flatcar`).
+    pub image_selector: Option<String>,
+    /// An existing DNS zone at the provider holding every hostname: Terraform then manages an
+    /// `A` record per hostname (default: no DNS management).
+    pub dns_zone: Option<String>,
+    /// TTL of the managed DNS records in seconds (default 300).
+    pub dns_ttl: Option<u32>,
 }
 
 fn default_provider() -> Provider {
@@ -128,6 +138,18 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
     }
     if let Some(v) = i.proxy_subnet {
         instance = instance.proxy_subnet(v);
+    }
+    if let Some(v) = i.image_id {
+        instance = instance.image_id(v);
+    }
+    if let Some(v) = i.image_selector {
+        instance = instance.image_selector(v);
+    }
+    if let Some(v) = i.dns_zone {
+        instance = instance.dns_zone(v);
+    }
+    if let Some(v) = i.dns_ttl {
+        instance = instance.dns_ttl(v);
     }
     if i.reboot_window_start.is_some() || i.reboot_window_length.is_some() {
         let d = Updates::default();

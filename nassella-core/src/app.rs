@@ -8,8 +8,8 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{
-    BackupHook, Job, Network, NetworkHandle, Route, Secret, SecretRef, Service, TcpPort, Volume,
-    VolumeHandle,
+    BackupHook, Job, Network, NetworkHandle, OneOffJob, Route, Secret, SecretRef, Service, TcpPort,
+    Volume, VolumeHandle,
 };
 use crate::stack::Instance;
 
@@ -42,8 +42,37 @@ pub trait App: Debug + Send + Sync {
         self.kind()
     }
 
-    /// Everything the app needs, as a value.
+    /// Everything the app needs, as a value. Called even when [`App::check`] reports problems
+    /// (so every problem is found in one pass): it must not panic on settings `check` rejects.
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution;
+
+    /// Problems with the app's own settings (an empty administrator name, a zero upload limit…).
+    /// The composer reports each as an error at `apps.<id>.<field>`, at the place the app was
+    /// added to the stack. Rules that span apps (hostnames, ports) belong to the composer, not
+    /// here. Defaults to none.
+    fn check(&self) -> Vec<SettingProblem> {
+        Vec::new()
+    }
+}
+
+/// A setting of an app that cannot be deployed as given, from [`App::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingProblem {
+    /// The setting's path below the app, e.g. `admin_user` or `smtp.port`.
+    pub field: String,
+    /// What is wrong and what is allowed, e.g. "admin_user `` must be 1 to 64 letters, …".
+    pub message: String,
+}
+
+impl SettingProblem {
+    /// A problem with setting `field`.
+    #[must_use]
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// What an app may know about where it is deployed.
@@ -81,6 +110,7 @@ pub struct Contribution {
     pub(crate) secrets: Vec<Secret>,
     pub(crate) backup_hooks: Vec<BackupHook>,
     pub(crate) jobs: Vec<Job>,
+    pub(crate) one_off_jobs: Vec<OneOffJob>,
     pub(crate) tcp_ports: Vec<TcpPort>,
     pub(crate) memory_mib: Option<u32>,
 }
@@ -99,6 +129,7 @@ impl Contribution {
             secrets: Vec::new(),
             backup_hooks: Vec::new(),
             jobs: Vec::new(),
+            one_off_jobs: Vec::new(),
             tcp_ports: Vec::new(),
             memory_mib: None,
         }
@@ -152,6 +183,12 @@ impl Contribution {
     /// Add a scheduled job.
     pub fn job(&mut self, job: Job) {
         self.jobs.push(job);
+    }
+
+    /// Add a command run once per data volume after the app is up (first-run bootstrap such as
+    /// creating the administrator). One-off jobs of an app run in the order they are added.
+    pub fn one_off_job(&mut self, job: OneOffJob) {
+        self.one_off_jobs.push(job);
     }
 
     /// Publish a raw TCP port on the host (only when the user opted in, e.g. git over SSH).

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::app::{AppContext, Contribution};
-use crate::model::{PathAction, ValuePart};
+use crate::model::{
+    BackupHook, Job, Network, OneOffJob, PathAction, Route, Secret, Service, TcpPort, ValuePart,
+    Volume,
+};
 use crate::problem::ProblemKind as P;
 use crate::report::{Origin, Report};
 use crate::stack::{Backup, Instance, Stack};
@@ -54,12 +57,85 @@ impl ValidatedApp {
     pub fn memory_hint_mib(&self) -> Option<u32> {
         self.c.memory_mib
     }
+
+    /// Its services (containers), in declaration order, after the stack's image overrides.
+    #[must_use]
+    pub fn services(&self) -> &[Service] {
+        &self.c.services
+    }
+
+    /// The service called `name`.
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.c.services.iter().find(|s| s.name == name)
+    }
+
+    /// The services some route forwards to: the only ones on the proxy network.
+    pub fn proxied_services(&self) -> impl Iterator<Item = &str> {
+        self.proxied.iter().map(String::as_str)
+    }
+
+    /// Its volumes, each with its backup policy.
+    #[must_use]
+    pub fn volumes(&self) -> &[Volume] {
+        &self.c.volumes
+    }
+
+    /// The volume called `name`.
+    #[must_use]
+    pub fn volume(&self, name: &str) -> Option<&Volume> {
+        self.c.volumes.iter().find(|v| v.name == name)
+    }
+
+    /// Its private networks.
+    #[must_use]
+    pub fn networks(&self) -> &[Network] {
+        &self.c.networks
+    }
+
+    /// The secrets it derives from the master key.
+    #[must_use]
+    pub fn secrets(&self) -> &[Secret] {
+        &self.c.secrets
+    }
+
+    /// Its public routes.
+    #[must_use]
+    pub fn routes(&self) -> &[Route] {
+        &self.c.routes
+    }
+
+    /// Commands run before each backup.
+    #[must_use]
+    pub fn backup_hooks(&self) -> &[BackupHook] {
+        &self.c.backup_hooks
+    }
+
+    /// Scheduled jobs.
+    #[must_use]
+    pub fn jobs(&self) -> &[Job] {
+        &self.c.jobs
+    }
+
+    /// Commands run once per data volume after the app is up, in order.
+    #[must_use]
+    pub fn one_off_jobs(&self) -> &[OneOffJob] {
+        &self.c.one_off_jobs
+    }
+
+    /// Raw TCP ports published on the host.
+    #[must_use]
+    pub fn tcp_ports(&self) -> &[TcpPort] {
+        &self.c.tcp_ports
+    }
 }
 
 /// A stack that passed every check. Only [`compose`] makes one; renderers take nothing else.
 #[derive(Debug, Clone)]
 pub struct ValidatedStack {
     pub(crate) instance: Instance,
+    /// The proxy's image, after the stack's image overrides.
+    pub(crate) proxy_image: String,
     pub(crate) backup: Option<Backup>,
     pub(crate) apps: Vec<ValidatedApp>,
     pub(crate) warnings: Report,
@@ -105,10 +181,12 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
 
     let mut ids: BTreeMap<String, Origin> = BTreeMap::new();
     let mut hosts: BTreeMap<String, String> = BTreeMap::new();
-    let mut ports: BTreeMap<u16, String> =
-        [(80, "the proxy".to_owned()), (443, "the proxy".to_owned())]
-            .into_iter()
-            .collect();
+    let mut ports: BTreeMap<u16, String> = [
+        (stack.instance.http_port, "the proxy".to_owned()),
+        (stack.instance.https_port, "the proxy".to_owned()),
+    ]
+    .into_iter()
+    .collect();
     let mut apps = Vec::new();
 
     for sa in &stack.apps {
@@ -125,6 +203,8 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
                     max: MAX_APP_ID,
                 },
             );
+        } else if RESERVED_APP_IDS.contains(&id.as_str()) {
+            r.error(&base, Some(origin), P::ReservedAppId { id: id.clone() });
         }
         if let Some(other) = ids.get(&id) {
             r.error(
@@ -138,6 +218,15 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
             continue;
         }
         ids.insert(id.clone(), origin.clone());
+
+        for p in sa.app.check() {
+            let path = if p.field.is_empty() {
+                base.clone()
+            } else {
+                format!("{base}.{}", p.field)
+            };
+            r.error(path, Some(origin), P::InvalidSettings(p.message));
+        }
 
         let cx = AppContext {
             id: &id,
@@ -208,9 +297,21 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
         return Err(r);
     }
     apps.sort_by(|a, b| a.id.cmp(&b.id));
+    let overridden = |image: &str| {
+        stack
+            .image_overrides
+            .iter()
+            .find(|(from, _)| from == image)
+            .map_or_else(|| image.to_owned(), |(_, to)| to.clone())
+    };
+    let mut backup = stack.backup.clone();
+    if let Some(b) = &mut backup {
+        b.restic_image = overridden(&b.restic_image);
+    }
     Ok(ValidatedStack {
+        proxy_image: overridden(crate::render::CADDY_IMAGE),
         instance: stack.instance.clone(),
-        backup: stack.backup.clone(),
+        backup,
         apps,
         warnings: r,
     })
@@ -229,17 +330,16 @@ fn check_instance(i: &Instance, r: &mut Report) {
             },
         );
     }
-    let root_ok = i.data_root.starts_with('/')
-        && i.data_root.len() > 1
-        && !i.data_root.ends_with('/')
-        && i.data_root
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_')
-        && !i.data_root.contains("//");
-    if !root_ok {
+    if !valid_data_root(&i.data_root) {
         r.error("instance.data_root", o, P::InvalidInstance(format!(
-            "data root `{}` must be an absolute path of letters, digits, '_' and '/', not `/` and without a trailing '/' (e.g. `/srv/data`)",
+            "data root `{}` must be an absolute path of letters, digits, '_', '-' and '.', not `/`, without `..`, `//` or a trailing '/' (e.g. `/srv/data`)",
             i.data_root
+        )));
+    }
+    if i.http_port == 0 || i.https_port == 0 || i.http_port == i.https_port {
+        r.error("instance.host_ports", o, P::InvalidInstance(format!(
+            "the proxy's host ports {} (HTTP) and {} (HTTPS) must be two different ports from 1 to 65535",
+            i.http_port, i.https_port
         )));
     }
     if parse_cidr24(&i.proxy_subnet).is_none() {
@@ -644,6 +744,13 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                 },
             );
         }
+        if h.command.is_empty() {
+            r.error(
+                format!("{base}.backup_hooks[{i}].command"),
+                Some(&h.origin),
+                P::EmptyCommand,
+            );
+        }
     }
     for j in &c.jobs {
         let jp = format!("{base}.jobs.{}", j.name);
@@ -666,6 +773,25 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                     j.on_calendar
                 )),
             );
+        }
+        if j.command.is_empty() {
+            r.error(format!("{jp}.command"), Some(&j.origin), P::EmptyCommand);
+        }
+    }
+    for j in &c.one_off_jobs {
+        let jp = format!("{base}.one_off_jobs.{}", j.name);
+        names("one-off job", &j.name, jp.clone(), &j.origin, r);
+        if !declared_services.contains_key(j.service.as_str()) {
+            r.error(
+                format!("{jp}.service"),
+                Some(&j.origin),
+                P::UnknownHookService {
+                    service: j.service.clone(),
+                },
+            );
+        }
+        if j.command.is_empty() {
+            r.error(format!("{jp}.command"), Some(&j.origin), P::EmptyCommand);
         }
     }
     for (i, p) in c.tcp_ports.iter().enumerate() {
@@ -693,6 +819,20 @@ fn list_ports(ports: &[u16]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Names an app may not take: the proxy's compose project and config folder use it.
+pub const RESERVED_APP_IDS: [&str; 1] = ["proxy"];
+
+/// An absolute path the scripts and systemd can use as is.
+fn valid_data_root(p: &str) -> bool {
+    p.starts_with('/')
+        && p.len() > 1
+        && !p.ends_with('/')
+        && !p.contains("//")
+        && p.split('/').all(|c| c != "." && c != "..")
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b))
 }
 
 /// A DNS-safe name: lowercase letters, digits and '-', starting with a letter, not ending with '-'.

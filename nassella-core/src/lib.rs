@@ -21,11 +21,12 @@ pub mod report;
 pub mod secrets;
 pub mod stack;
 
-pub use app::{App, AppContext, Contribution};
+pub use app::{App, AppContext, Contribution, SettingProblem};
 pub use composer::{compose, ValidatedApp, ValidatedStack};
 pub use model::{
-    BackupHook, BackupPolicy, DependsOn, Healthcheck, Job, Network, NetworkHandle, Route, Secret,
-    SecretFormat, SecretRef, Service, TcpPort, Upstream, Value, Volume, VolumeHandle,
+    BackupHook, BackupPolicy, DependsOn, Healthcheck, Job, Mount, Network, NetworkHandle,
+    OneOffJob, Route, Secret, SecretFormat, SecretRef, Service, TcpPort, Upstream, Value, Volume,
+    VolumeHandle,
 };
 pub use problem::ProblemKind;
 pub use render::{render, Bundle};

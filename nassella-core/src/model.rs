@@ -105,6 +105,18 @@ impl Network {
             origin: Origin::caller(),
         }
     }
+
+    /// The network's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True when the network has no route to the outside world.
+    #[must_use]
+    pub fn is_internal(&self) -> bool {
+        self.internal
+    }
 }
 
 /// A reference to a declared network; only [`crate::Contribution::network`] makes one.
@@ -125,6 +137,9 @@ pub enum SecretFormat {
     Hex(usize),
     /// `n` random bytes in standard base64 with padding.
     Base64(usize),
+    /// `n` random bytes in URL-safe base64 (`A-Za-z0-9-_`) without padding: `⌈4n/3⌉` characters,
+    /// what Python's `secrets.token_urlsafe(n)` and Go's `base64.RawURLEncoding` produce.
+    Base64Url(usize),
 }
 
 /// A secret an app needs, derived from the stack's master key: stable across redeploys, never
@@ -146,6 +161,18 @@ impl Secret {
             format,
             origin: Origin::caller(),
         }
+    }
+
+    /// The secret's name (unique within its app).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How the secret is spelled.
+    #[must_use]
+    pub fn format(&self) -> SecretFormat {
+        self.format
     }
 }
 
@@ -185,6 +212,39 @@ impl Value {
     #[must_use]
     pub fn is_secret(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, ValuePart::Secret(_)))
+    }
+
+    /// The whole value, when it holds no secret.
+    #[must_use]
+    pub fn text(&self) -> Option<String> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                ValuePart::Text(t) => Some(t.as_str()),
+                ValuePart::Secret(_) => None,
+            })
+            .collect()
+    }
+
+    /// The names of the secrets in the value, in order.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            ValuePart::Secret(s) => Some(s.name.as_str()),
+            ValuePart::Text(_) => None,
+        })
+    }
+
+    /// The value with every secret written as `<secret:NAME>`: what the value looks like without
+    /// its secrets (for tests and reviews).
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                ValuePart::Text(t) => t.clone(),
+                ValuePart::Secret(s) => format!("<secret:{}>", s.name),
+            })
+            .collect()
     }
 }
 
@@ -260,6 +320,12 @@ impl Healthcheck {
         self.start_period_s = s;
         self
     }
+
+    /// The command (exec form) run inside the container.
+    #[must_use]
+    pub fn test(&self) -> &[String] {
+        &self.test
+    }
 }
 
 /// What a service waits for before it starts.
@@ -277,6 +343,26 @@ pub struct Mount {
     pub(crate) volume: VolumeHandle,
     pub(crate) target: String,
     pub(crate) read_only: bool,
+}
+
+impl Mount {
+    /// The name of the mounted volume.
+    #[must_use]
+    pub fn volume(&self) -> &str {
+        &self.volume.name
+    }
+
+    /// Where it appears inside the container.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// True for a read-only mount.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
 }
 
 /// A container of an app.
@@ -422,6 +508,66 @@ impl Service {
     pub fn image(&self) -> &str {
         &self.image
     }
+
+    /// The ports the service declares.
+    #[must_use]
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Its volume mounts, in order.
+    #[must_use]
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    /// The target of the mount of `volume`, if the service mounts it.
+    #[must_use]
+    pub fn mount_target(&self, volume: &str) -> Option<&str> {
+        self.mounts
+            .iter()
+            .find(|m| m.volume.name == volume)
+            .map(|m| m.target.as_str())
+    }
+
+    /// The names of the app networks it joins (the proxy network is added by the composer).
+    pub fn networks(&self) -> impl Iterator<Item = &str> {
+        self.networks.iter().map(|n| n.name.as_str())
+    }
+
+    /// The names of its environment variables, sorted.
+    pub fn env_keys(&self) -> impl Iterator<Item = &str> {
+        self.env.keys().map(String::as_str)
+    }
+
+    /// The value of environment variable `key`.
+    #[must_use]
+    pub fn env_value(&self, key: &str) -> Option<&Value> {
+        self.env.get(key)
+    }
+
+    /// The command replacing the image's, if any.
+    #[must_use]
+    pub fn command_args(&self) -> Option<&[String]> {
+        self.command.as_deref()
+    }
+
+    /// The entrypoint replacing the image's, if any.
+    #[must_use]
+    pub fn entrypoint_args(&self) -> Option<&[String]> {
+        self.entrypoint.as_deref()
+    }
+
+    /// Its health check, if it sets one (the image's own may apply otherwise).
+    #[must_use]
+    pub fn health_check(&self) -> Option<&Healthcheck> {
+        self.healthcheck.as_ref()
+    }
+
+    /// The services it waits for, and for what.
+    pub fn dependencies(&self) -> impl Iterator<Item = (&str, DependsOn)> {
+        self.depends_on.iter().map(|(k, d)| (k.as_str(), *d))
+    }
 }
 
 // ---------------------------------------------------------------- routes
@@ -450,6 +596,24 @@ impl Upstream {
     pub fn header_up(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers_up.insert(name.into(), value.into());
         self
+    }
+
+    /// The service forwarded to.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The port forwarded to.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The request headers set for the upstream.
+    #[must_use]
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        &self.headers_up
     }
 }
 
@@ -560,6 +724,32 @@ impl Route {
     pub fn host(&self) -> &str {
         &self.host
     }
+
+    /// The largest request body the proxy accepts, if limited.
+    #[must_use]
+    pub fn body_limit(&self) -> Option<u64> {
+        self.max_body_bytes
+    }
+
+    /// Every upstream of the route with the path prefix it serves (`None` for the catch-all).
+    pub fn upstreams(&self) -> impl Iterator<Item = (Option<&str>, &Upstream)> {
+        let paths = self.paths.iter().filter_map(|(p, a)| match a {
+            PathAction::Proxy(u) => Some((Some(p.as_str()), u)),
+            PathAction::Respond(_) => None,
+        });
+        let default = self.default.iter().filter_map(|a| match a {
+            PathAction::Proxy(u) => Some((None, u)),
+            PathAction::Respond(_) => None,
+        });
+        paths.chain(default)
+    }
+
+    /// The redirects: (from, to, status).
+    pub fn redirects(&self) -> impl Iterator<Item = (&str, &str, u16)> {
+        self.redirects
+            .iter()
+            .map(|r| (r.from.as_str(), r.to.as_str(), r.status))
+    }
 }
 
 // ---------------------------------------------------------------- hooks, jobs, ports
@@ -586,6 +776,18 @@ impl BackupHook {
             command: command.into_iter().map(Into::into).collect(),
             origin: Origin::caller(),
         }
+    }
+
+    /// The service it runs in.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The command (exec form).
+    #[must_use]
+    pub fn command(&self) -> &[String] {
+        &self.command
     }
 }
 
@@ -617,6 +819,85 @@ impl Job {
             origin: Origin::caller(),
         }
     }
+
+    /// The job's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The service it runs in.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// When it runs (systemd `OnCalendar=`).
+    #[must_use]
+    pub fn on_calendar(&self) -> &str {
+        &self.on_calendar
+    }
+
+    /// The command (exec form).
+    #[must_use]
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+}
+
+/// A command run **once per data volume**, inside a running service, after the app is up: the
+/// first-run bootstrap an image does not do by itself (creating the first administrator,
+/// installing the site, setting up a database).
+///
+/// On the server it is a oneshot unit ordered after the app's unit. It runs at boot until it
+/// succeeds once, then leaves a marker file `<data root>/<app>/.nassella-once-<name>` on the data
+/// volume, so it never runs again for that data — not on a redeploy, and not on a server restored
+/// from a backup taken after it ran. A failed run is retried at the next boot. Write commands
+/// that are harmless to repeat anyway (a restore of a backup taken before the marker existed runs
+/// them again). Secrets reach the command through the service's environment
+/// (`sh -c '… "$ADMIN_PASSWORD"'`), never through its arguments, which are readable in the unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOffJob {
+    pub(crate) name: String,
+    pub(crate) service: String,
+    pub(crate) command: Vec<String>,
+    pub(crate) origin: Origin,
+}
+
+impl OneOffJob {
+    /// Run `command` (exec form) once in `service`.
+    #[track_caller]
+    #[must_use]
+    pub fn new<S: Into<String>>(
+        name: impl Into<String>,
+        service: impl Into<String>,
+        command: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            service: service.into(),
+            command: command.into_iter().map(Into::into).collect(),
+            origin: Origin::caller(),
+        }
+    }
+
+    /// The job's name (it names the unit and the marker file).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The service it runs in.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The command (exec form).
+    #[must_use]
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
 }
 
 /// A raw TCP port published on the host, straight to a service (bypassing the proxy).
@@ -639,5 +920,23 @@ impl TcpPort {
             container_port,
             origin: Origin::caller(),
         }
+    }
+
+    /// The port published on the server.
+    #[must_use]
+    pub fn host_port(&self) -> u16 {
+        self.host_port
+    }
+
+    /// The service it reaches.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The port inside the service.
+    #[must_use]
+    pub fn container_port(&self) -> u16 {
+        self.container_port
     }
 }

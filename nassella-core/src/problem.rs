@@ -19,6 +19,12 @@ pub enum ProblemKind {
         /// Longest allowed.
         max: usize,
     },
+    /// An app id is reserved for Nassella's own use.
+    #[error("app id `{id}` is reserved for Nassella's own use; choose another id")]
+    ReservedAppId {
+        /// The id.
+        id: String,
+    },
     /// Two apps share an id.
     #[error("app id `{id}` is used twice (also at {other}); give one of them another id")]
     DuplicateAppId {
@@ -167,6 +173,9 @@ pub enum ProblemKind {
         /// The service.
         service: String,
     },
+    /// A backup hook or job has no command.
+    #[error("the command is empty; give the program and its arguments (exec form)")]
+    EmptyCommand,
     /// The backup settings are unusable.
     #[error("{0}")]
     InvalidBackup(String),

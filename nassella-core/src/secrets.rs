@@ -67,6 +67,9 @@ impl MasterKey {
             SecretFormat::Base64(n) => {
                 base64::engine::general_purpose::STANDARD.encode(expand(&hk, &info, n))
             }
+            SecretFormat::Base64Url(n) => {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(expand(&hk, &info, n))
+            }
             SecretFormat::Alphanumeric(n) => {
                 const ALPHABET: &[u8] =
                     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -186,6 +189,23 @@ mod tests {
                 .unwrap()
                 .len(),
             64
+        );
+        let u = k.derive("x", "y", SecretFormat::Base64Url(64));
+        assert_eq!(u.len(), 86, "⌈64·4/3⌉ characters, no padding");
+        assert!(u
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&u)
+                .unwrap()
+                .len(),
+            64
+        );
+        assert_ne!(
+            u,
+            k.derive("x", "y", SecretFormat::Base64(64)),
+            "another spelling of the same bytes"
         );
         let other = MasterKey::from_bytes([8u8; 32]);
         assert_ne!(

@@ -152,8 +152,14 @@ pub struct Instance {
     pub(crate) data_root: String,
     pub(crate) tls: Tls,
     pub(crate) proxy_subnet: String,
+    pub(crate) http_port: u16,
+    pub(crate) https_port: u16,
     pub(crate) updates: Updates,
     pub(crate) docker_compose: Artifact,
+    pub(crate) image_id: Option<String>,
+    pub(crate) image_selector: String,
+    pub(crate) dns_zone: Option<String>,
+    pub(crate) dns_ttl: u32,
     pub(crate) origin: Origin,
 }
 
@@ -175,8 +181,14 @@ impl Instance {
                 staging: false,
             },
             proxy_subnet: "172.31.250.0/24".into(),
+            http_port: 80,
+            https_port: 443,
             updates: Updates::default(),
             docker_compose: Artifact::docker_compose_default(),
+            image_id: None,
+            image_selector: "os=flatcar".into(),
+            dns_zone: None,
+            dns_ttl: 300,
             origin: Origin::caller(),
         }
     }
@@ -230,6 +242,15 @@ impl Instance {
         self
     }
 
+    /// Host ports the proxy publishes for HTTP and HTTPS (default 80 and 443; other values are
+    /// for the local target, where several instances share one machine).
+    #[must_use]
+    pub fn host_ports(mut self, http: u16, https: u16) -> Self {
+        self.http_port = http;
+        self.https_port = https;
+        self
+    }
+
     /// Flatcar's weekly reboot window for updates.
     #[must_use]
     pub fn updates(mut self, updates: Updates) -> Self {
@@ -241,6 +262,40 @@ impl Instance {
     #[must_use]
     pub fn docker_compose(mut self, artifact: Artifact) -> Self {
         self.docker_compose = artifact;
+        self
+    }
+
+    /// The Flatcar image to boot, by the provider's id: a Hetzner snapshot id or a DigitalOcean
+    /// custom image id. Required on DigitalOcean; on Hetzner it wins over
+    /// [`image_selector`](Self::image_selector).
+    #[must_use]
+    pub fn image_id(mut self, id: impl Into<String>) -> Self {
+        self.image_id = Some(id.into());
+        self
+    }
+
+    /// Hetzner: the label selector of the Flatcar snapshots; the most recent match boots
+    /// (default `os=flatcar`). A newer matching snapshot replaces the server on the next apply;
+    /// pin one with [`image_id`](Self::image_id).
+    #[must_use]
+    pub fn image_selector(mut self, selector: impl Into<String>) -> Self {
+        self.image_selector = selector.into();
+        self
+    }
+
+    /// Manage an `A` record for every hostname in this DNS zone, which must already exist at the
+    /// provider (a Hetzner DNS zone, a DigitalOcean domain) and contain every hostname. Without
+    /// it Terraform manages no DNS and lists the records to create by hand.
+    #[must_use]
+    pub fn dns_zone(mut self, zone: impl Into<String>) -> Self {
+        self.dns_zone = Some(zone.into());
+        self
+    }
+
+    /// TTL of the managed DNS records in seconds (default 300).
+    #[must_use]
+    pub fn dns_ttl(mut self, seconds: u32) -> Self {
+        self.dns_ttl = seconds;
         self
     }
 

@@ -2,8 +2,8 @@
 //! with its path), plus checks that every problem names where it was declared.
 
 use nassella_core::{
-    compose, App, AppContext, Backup, Contribution, Instance, Network, Retention, Route, Service,
-    Stack, TcpPort, Upstream, Volume, VolumeHandle,
+    compose, App, AppContext, Backup, BackupHook, Contribution, Instance, Job, Network, OneOffJob,
+    Retention, Route, Service, SettingProblem, Stack, TcpPort, Upstream, Volume, VolumeHandle,
 };
 
 type Build = Box<dyn Fn(&AppContext<'_>) -> Contribution + Send + Sync>;
@@ -37,6 +37,31 @@ fn app(
     f: impl Fn(&AppContext<'_>) -> Contribution + Send + Sync + 'static,
 ) -> Custom {
     Custom { id, f: Box::new(f) }
+}
+
+/// An app whose own settings check (`App::check`) reports `problems` as (field, message).
+#[derive(Debug)]
+struct Checked {
+    inner: Custom,
+    problems: Vec<(&'static str, &'static str)>,
+}
+
+impl App for Checked {
+    fn kind(&self) -> &str {
+        "checked"
+    }
+    fn id(&self) -> &str {
+        self.inner.id
+    }
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        self.inner.contribute(cx)
+    }
+    fn check(&self) -> Vec<SettingProblem> {
+        self.problems
+            .iter()
+            .map(|(field, message)| SettingProblem::new(*field, *message))
+            .collect()
+    }
 }
 
 /// A correct one-service app at `host`.
@@ -110,7 +135,7 @@ fn bad_stacks_give_exactly_these_reports() {
             .backup(Backup::new("").retention(Retention { daily: 0, weekly: 0, monthly: 0 }).on_calendar(""))
             .app(web("a", "a.example.com")), vec![
             "Error instance.name: `Test_1` is not a valid instance name: use 1 to 40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
-            "Error instance.data_root: data root `srv/data/` must be an absolute path of letters, digits, '_' and '/', not `/` and without a trailing '/' (e.g. `/srv/data`)",
+            "Error instance.data_root: data root `srv/data/` must be an absolute path of letters, digits, '_', '-' and '.', not `/`, without `..`, `//` or a trailing '/' (e.g. `/srv/data`)",
             "Error instance.proxy_subnet: proxy subnet `8.8.8.0/24` must be a private IPv4 network in CIDR form with a prefix of /16 to /28 (e.g. `172.31.250.0/24`)",
             "Error instance.volume_size_gb: volume size 1 GB is too small: providers start at 10 GB",
             "Error backup.repository: repository `` must be a restic repository URL without spaces or quotes, e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/path`",
@@ -141,6 +166,35 @@ fn bad_stacks_give_exactly_these_reports() {
             "Error apps.x.services.lonely.networks: service `lonely` is on no network and serves no route; attach it to a network of the app",
             "Error apps.x.tcp_ports[0]: host port 443 is already used by the proxy; pick another port",
             "Warning apps.x.networks.spare: network `spare` is declared but no service joins it",
+        ]),
+        ("settings an app rejects", base().app(Checked {
+            inner: web("s", "s.example.com"),
+            problems: vec![
+                ("admin_user", "admin_user `` must be 1 to 64 letters"),
+                ("", "the settings contradict each other"),
+            ],
+        }), vec![
+            "Error apps.s.admin_user: admin_user `` must be 1 to 64 letters",
+            "Error apps.s: the settings contradict each other",
+        ]),
+        ("hooks, jobs and one-off jobs", base().app(app("j", |_| {
+            let mut c = Contribution::new();
+            let v = c.volume(Volume::new("data").backed_up());
+            c.service(Service::new("web", "example/web:1.0").port(80).mount(&v, "/data"));
+            c.route(Route::new("j.example.com").proxy(Upstream::new("web", 80)));
+            c.backup_hook(BackupHook::new("web", Vec::<String>::new()));
+            c.job(Job::new("tick", "web", "hourly", Vec::<String>::new()));
+            c.one_off_job(OneOffJob::new("setup", "db", ["true"]));
+            c.one_off_job(OneOffJob::new("setup", "web", Vec::<String>::new()));
+            c.one_off_job(OneOffJob::new("Admin", "web", ["true"]));
+            c
+        })), vec![
+            "Error apps.j.backup_hooks[0].command: the command is empty; give the program and its arguments (exec form)",
+            "Error apps.j.jobs.tick.command: the command is empty; give the program and its arguments (exec form)",
+            "Error apps.j.one_off_jobs.setup.service: runs in service `db`, which this app does not declare",
+            "Error apps.j.one_off_jobs.setup: one-off job `setup` is declared twice in this app; names must be unique",
+            "Error apps.j.one_off_jobs.setup.command: the command is empty; give the program and its arguments (exec form)",
+            "Error apps.j.one_off_jobs.Admin: `Admin` is not a valid one-off job: use 1 to 40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
         ]),
     ];
     for (name, stack, want) in cases {

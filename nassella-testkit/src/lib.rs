@@ -23,6 +23,8 @@ mod compose;
 mod fsutil;
 mod http;
 mod ignition;
+pub mod images;
+pub mod instance;
 mod process;
 mod tools;
 

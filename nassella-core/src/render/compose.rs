@@ -306,7 +306,7 @@ pub(super) fn proxy(v: &ValidatedStack, names: &Names) -> String {
         }),
     };
     let caddy = ComposeService {
-        image: super::CADDY_IMAGE.into(),
+        image: v.proxy_image.clone(),
         restart: "unless-stopped",
         entrypoint: None,
         command: None,
@@ -314,16 +314,10 @@ pub(super) fn proxy(v: &ValidatedStack, names: &Names) -> String {
         environment: BTreeMap::new(),
         env_file: Vec::new(),
         volumes: vec![
-            bind(
-                format!("{}/Caddyfile", names.proxy_config_dir()),
-                "/etc/caddy/Caddyfile",
-                true,
-            ),
-            bind(
-                format!("{}/maintenance", names.proxy_config_dir()),
-                "/srv/maintenance",
-                true,
-            ),
+            // Relative to the compose file, so the config folder can be materialised anywhere
+            // (the local target, the runtime tests) and still be found.
+            bind("./Caddyfile".into(), "/etc/caddy/Caddyfile", true),
+            bind("./maintenance".into(), "/srv/maintenance", true),
             bind(format!("{root}/proxy/data"), "/data", false),
             bind(format!("{root}/proxy/config"), "/config", false),
         ],
@@ -331,11 +325,28 @@ pub(super) fn proxy(v: &ValidatedStack, names: &Names) -> String {
             .into_iter()
             .collect(),
         ports: vec![
-            "80:80/tcp".into(),
-            "443:443/tcp".into(),
-            "443:443/udp".into(),
+            format!("{}:80/tcp", v.instance.http_port),
+            format!("{}:443/tcp", v.instance.https_port),
+            format!("{}:443/udp", v.instance.https_port),
         ],
-        healthcheck: None,
+        // Caddy's admin endpoint answers once the config is loaded: `up --wait` then fails
+        // loudly on a proxy that cannot start instead of leaving it restarting.
+        healthcheck: Some(ComposeHealthcheck {
+            test: [
+                "CMD",
+                "wget",
+                "-q",
+                "-O",
+                "/dev/null",
+                "http://127.0.0.1:2019/config/",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            interval: "3s".into(),
+            timeout: "3s".into(),
+            retries: 5,
+            start_period: "20s".into(),
+        }),
         depends_on: BTreeMap::new(),
         shm_size: None,
         security_opt: vec!["no-new-privileges:true"],

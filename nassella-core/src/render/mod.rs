@@ -124,11 +124,35 @@ impl Names {
     /// letters, digits, '_' and '/', so only '/' needs escaping).
     #[must_use]
     pub fn mount_unit(&self) -> String {
-        format!(
-            "{}.mount",
-            self.data_root.trim_start_matches('/').replace('/', "-")
-        )
+        format!("{}.mount", systemd_escape_path(&self.data_root))
     }
+    /// The app script that units, backups and the local target use.
+    #[must_use]
+    pub fn app_script(&self) -> String {
+        format!("{}/app.sh", self.bin_dir())
+    }
+}
+
+/// `systemd-escape --path`: `/srv/my-data` → `srv-my\x2ddata`. Every byte outside
+/// `[A-Za-z0-9:_.]` (and a leading `.`) becomes `\xHH`; `/` separates.
+#[must_use]
+pub fn systemd_escape_path(path: &str) -> String {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return "-".into();
+    }
+    let mut out = String::new();
+    for (i, b) in trimmed.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i == 0 => out.push_str("\\x2e"),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => {
+                out.push(b as char)
+            }
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 /// A file the Ignition config writes on the instance.
@@ -251,6 +275,11 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         ));
     }
     files.push(InstanceFile::text(
+        format!("{}/app.sh", names.bin_dir()),
+        0o755,
+        s.app,
+    ));
+    files.push(InstanceFile::text(
         format!("{}/restore.sh", names.bin_dir()),
         0o755,
         s.restore,
@@ -346,4 +375,19 @@ pub fn render(v: &ValidatedStack, keys: &Keys) -> Bundle {
 /// The parser's message.
 pub fn parse_ignition(bytes: &[u8]) -> Result<(), String> {
     ignition::parse_back(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::systemd_escape_path;
+
+    #[test]
+    fn systemd_path_escaping_matches_systemd_escape() {
+        // Expected values from `systemd-escape --path`.
+        assert_eq!(systemd_escape_path("/srv/data"), "srv-data");
+        assert_eq!(systemd_escape_path("/srv/my-data"), "srv-my\\x2ddata");
+        assert_eq!(systemd_escape_path("/mnt/.hidden/x.y"), "mnt-.hidden-x.y");
+        assert_eq!(systemd_escape_path("/.data"), "\\x2edata");
+        assert_eq!(systemd_escape_path("/"), "-");
+    }
 }

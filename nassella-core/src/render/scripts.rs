@@ -24,6 +24,7 @@ fn registry() -> Handlebars<'static> {
     h.set_strict_mode(true);
     h.register_escape_fn(handlebars::no_escape);
     for (name, text) in [
+        ("app", include_str!("../../templates/app.sh.hbs")),
         (
             "prepare-data",
             include_str!("../../templates/prepare-data.sh.hbs"),
@@ -42,6 +43,7 @@ fn registry() -> Handlebars<'static> {
 }
 
 pub(super) struct Scripts {
+    pub app: String,
     pub prepare_data: Option<String>,
     pub restore: String,
     pub backup: Option<String>,
@@ -49,41 +51,53 @@ pub(super) struct Scripts {
     pub excludes: String,
 }
 
-pub(super) fn scripts(v: &ValidatedStack, names: &Names) -> Scripts {
+pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
     let h = registry();
     let q = |s: &str| sh_quote(s);
     let host = &v.instance.name;
+    let render =
+        |name: &str, data: serde_json::Value| h.render(name, &data).expect("template renders");
+
+    let app = render(
+        "app",
+        json!({ "compose": COMPOSE_BIN, "instance": q(host) }),
+    );
     let prepare_data = (v.instance.provider != crate::Provider::Local).then(|| {
-        h.render(
+        render(
             "prepare-data",
-            &json!({
+            json!({
                 "label": q(DATA_LABEL),
                 // Left unquoted on purpose: the shell expands the glob.
                 "device_glob": v.instance.provider.volume_device_glob(),
             }),
         )
-        .expect("template renders")
     });
     let snapshot = v
         .backup
         .as_ref()
         .and_then(|b| b.restore_snapshot.clone())
         .unwrap_or_else(|| "latest".into());
-    let restic_image = v
+    let (repository, restic_image) = v
         .backup
         .as_ref()
-        .map_or(String::new(), |b| b.restic_image.clone());
-    let restore = h.render("restore", &json!({
-        "data_root": q(&v.instance.data_root),
-        "host": q(host),
-        "snapshot": q(&snapshot),
-        "snapshot_label": if snapshot == "latest" { "latest".to_owned() } else { format!("chosen ({snapshot})") },
-        "restic_image": q(&restic_image),
-        "env_file": q(&names.restic_env()),
-        "backup": v.backup.is_some(),
-    })).expect("template renders");
+        .map_or((String::new(), String::new()), |b| {
+            (b.repository.clone(), b.restic_image.clone())
+        });
+    let restore = render(
+        "restore",
+        json!({
+            "data_root": q(&v.instance.data_root),
+            "host": q(host),
+            "snapshot": q(&snapshot),
+            "snapshot_label": if snapshot == "latest" { "latest".to_owned() } else { format!("chosen ({snapshot})") },
+            "repository": q(&repository),
+            "restic_image": q(&restic_image),
+            "backup": v.backup.is_some(),
+        }),
+    );
 
-    let mut excludes = vec![format!("/data/.nassella")];
+    // Paths inside the restic container, where the data root is mounted at /data.
+    let mut excludes = vec!["/data/.nassella".to_owned()];
     for app in &v.apps {
         for vol in &app.c.volumes {
             if let Some(crate::BackupPolicy::Exclude(_)) = vol.backup {
@@ -99,46 +113,35 @@ pub(super) fn scripts(v: &ValidatedStack, names: &Names) -> Scripts {
             .iter()
             .flat_map(|app| {
                 app.c.backup_hooks.iter().map(move |hk| {
-            let argv = hk.command.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
-            json!({
-                "app": app.id,
-                "command": format!("{COMPOSE_BIN} --project-name {} --file {} exec -T {} {argv}",
-                    names.app_project(&app.id), names.app_compose(&app.id), sh_quote(&hk.service)),
-            })
-        })
+                    json!({
+                        "app": q(&app.id),
+                        "service": q(&hk.service),
+                        "command": hk.command.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" "),
+                    })
+                })
             })
             .collect();
         let r = b.retention;
         let mut retention = Vec::new();
-        for (flag, n) in [
-            ("--keep-daily", r.daily),
-            ("--keep-weekly", r.weekly),
-            ("--keep-monthly", r.monthly),
-        ] {
+        for (flag, n) in [("--keep-daily", r.daily), ("--keep-weekly", r.weekly), ("--keep-monthly", r.monthly)] {
             if n > 0 {
                 retention.push(format!("{flag} {n}"));
             }
         }
-        h.render(
-            "backup",
-            &json!({
-                "data_root": q(&v.instance.data_root),
-                "host": q(host),
-                "restic_image": q(&b.restic_image),
-                "env_file": q(&names.restic_env()),
-                "excludes_file": q(&names.backup_excludes()),
-                "notify_url": q(b.notify_url.as_deref().unwrap_or("")),
-                "app_units": v.apps.iter().map(|a| names.app_unit(&a.id)).collect::<Vec<_>>(),
-                "hooks": hooks,
-                "retention": retention.join(" "),
-            }),
-        )
-        .expect("template renders")
+        render("backup", json!({
+            "data_root": q(&v.instance.data_root),
+            "host": q(host),
+            "repository": q(&b.repository),
+            "restic_image": q(&b.restic_image),
+            "notify_url": q(b.notify_url.as_deref().unwrap_or("")),
+            "apps": v.apps.iter().map(|a| q(&a.id)).collect::<Vec<_>>(),
+            "hooks": hooks,
+            "retention": retention.join(" "),
+        }))
     });
-    let maintenance = h
-        .render("maintenance", &json!({}))
-        .expect("template renders");
+    let maintenance = render("maintenance", json!({}));
     Scripts {
+        app,
         prepare_data,
         restore,
         backup,

@@ -1,6 +1,6 @@
 //! systemd units, rendered from a small typed INI model.
 
-use super::{Names, UnitSpec, COMPOSE_BIN};
+use super::{Names, UnitSpec};
 use crate::composer::ValidatedStack;
 use crate::stack::Provider;
 
@@ -179,18 +179,8 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
             .set("Type", "oneshot")
             .set("RemainAfterExit", "yes")
             .set("TimeoutStartSec", "infinity")
-            .set(
-                "ExecStart",
-                compose_cmd(
-                    &names.proxy_project(),
-                    &names.proxy_compose(),
-                    "up --detach --remove-orphans --wait",
-                ),
-            )
-            .set(
-                "ExecStop",
-                compose_cmd(&names.proxy_project(), &names.proxy_compose(), "stop"),
-            )
+            .set("ExecStart", format!("{} up proxy", names.app_script()))
+            .set("ExecStop", format!("{} stop proxy", names.app_script()))
             .section("Install")
             .set("WantedBy", "multi-user.target"),
         true,
@@ -206,25 +196,13 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
             .set("Type", "oneshot")
             .set("RemainAfterExit", "yes")
             .set("TimeoutStartSec", "infinity")
-            .set(
-                "ExecStart",
-                compose_cmd(
-                    &names.app_project("%i"),
-                    &names.app_compose("%i"),
-                    "up --detach --remove-orphans --wait",
-                ),
-            )
-            .set(
-                "ExecStop",
-                compose_cmd(&names.app_project("%i"), &names.app_compose("%i"), "stop"),
-            )
+            .set("ExecStart", format!("{} up %i", names.app_script()))
+            .set("ExecStop", format!("{} stop %i", names.app_script()))
             .section("Install")
             .set("WantedBy", "multi-user.target"),
         false,
     ));
     for app in &v.apps {
-        let file = names.app_compose(&app.id);
-        let project = names.app_project(&app.id);
         out.push(UnitSpec {
             name: names.app_unit(&app.id),
             contents: None,
@@ -237,7 +215,7 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
             let argv = job
                 .command
                 .iter()
-                .map(|a| super::scripts::sh_quote(a))
+                .map(|a| systemd_quote(a))
                 .collect::<Vec<_>>()
                 .join(" ");
             out.push(unit(
@@ -254,7 +232,12 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                     .set("Type", "oneshot")
                     .set(
                         "ExecStart",
-                        compose_cmd(&project, &file, &format!("exec -T {} {argv}", job.service)),
+                        format!(
+                            "{} exec {} {} {argv}",
+                            names.app_script(),
+                            app.id,
+                            systemd_quote(&job.service)
+                        ),
                     ),
                 false,
             ));
@@ -273,6 +256,7 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 true,
             ));
         }
+        out.extend(one_off_units(app, names, root));
     }
 
     if let Some(b) = &v.backup {
@@ -339,6 +323,78 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
     out
 }
 
-fn compose_cmd(project: &str, file: &str, args: &str) -> String {
-    format!("{COMPOSE_BIN} --project-name {project} --file {file} {args}")
+/// Quote one argument for a unit's `Exec…=` line: systemd's own quoting, with `$` and `%`
+/// doubled so neither environment expansion nor specifiers touch it.
+fn systemd_quote(arg: &str) -> String {
+    let escaped = arg
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('$', "$$")
+        .replace('%', "%%");
+    if !arg.is_empty()
+        && escaped == arg
+        && !arg.contains(char::is_whitespace)
+        && !arg.contains('\'')
+    {
+        arg.to_owned()
+    } else {
+        format!("\"{escaped}\"")
+    }
+}
+
+/// One oneshot unit per one-off job of `app`: after the app's unit (and the app's previous
+/// one-off job), skipped once the job's marker file exists on the data volume, which it writes
+/// only after the command succeeded.
+fn one_off_units(app: &crate::composer::ValidatedApp, names: &Names, root: &str) -> Vec<UnitSpec> {
+    let app_unit = names.app_unit(&app.id);
+    let mut after = app_unit.clone();
+    let mut out = Vec::new();
+    for job in &app.c.one_off_jobs {
+        let name = format!("nassella-once-{}-{}.service", app.id, job.name);
+        let marker = format!("{root}/{}/.nassella-once-{}", app.id, job.name);
+        let argv = job
+            .command
+            .iter()
+            .map(|a| systemd_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(unit(
+            name.clone(),
+            &Ini::default()
+                .section("Unit")
+                .set(
+                    "Description",
+                    format!(
+                        "Nassella one-off job {} of app {} (once per data volume)",
+                        job.name, app.id
+                    ),
+                )
+                .set("Requires", app_unit.clone())
+                .set("After", after.clone())
+                .set("RequiresMountsFor", root.to_owned())
+                .set("ConditionPathExists", format!("!{marker}"))
+                .section("Service")
+                .set("Type", "oneshot")
+                .set("TimeoutStartSec", "30min")
+                .set(
+                    "ExecStart",
+                    format!(
+                        "{} exec {} {} {argv}",
+                        names.app_script(),
+                        app.id,
+                        systemd_quote(&job.service)
+                    ),
+                )
+                .set(
+                    "ExecStartPost",
+                    format!("/usr/bin/mkdir -p {root}/{}", app.id),
+                )
+                .set("ExecStartPost", format!("/usr/bin/touch {marker}"))
+                .section("Install")
+                .set("WantedBy", "multi-user.target"),
+            true,
+        ));
+        after = format!("{app_unit} {name}");
+    }
+    out
 }

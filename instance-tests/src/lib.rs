@@ -1,0 +1,191 @@
+//! Shared set-up for the runtime tests and the backup-downtime benchmark: stacks that run on this
+//! machine's Docker engine with locally built images, a local restic repository and a data root
+//! in a temporary folder.
+
+use std::path::{Path, PathBuf};
+
+use nassella_apps::Hello;
+use nassella_core::{
+    build, App, AppContext, Artifact, Backup, BackupHook, Contribution, Instance, Keys, MasterKey,
+    Network, Provider, Route, Service, Stack, Tls, Upstream, Volume,
+};
+use nassella_testkit::images::{ensure_test_images, CADDY_IMAGE, HELLO_IMAGE, RESTIC_IMAGE};
+use nassella_testkit::instance::{compose_mirror_url, free_port, LocalInstance};
+
+/// One test's world: a folder, a port, a name, a proxy subnet.
+pub struct TestEnv {
+    dir: tempfile::TempDir,
+    /// The proxy's HTTP port on 127.0.0.1.
+    pub port: u16,
+    /// The instance name (also the restic host and the compose project prefix).
+    pub name: String,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    /// A fresh world; builds the test images on first use.
+    ///
+    /// # Panics
+    /// When Docker or the tools are missing.
+    #[must_use]
+    pub fn new() -> Self {
+        ensure_test_images();
+        let port = free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("nassella-rt-")
+            .tempdir()
+            .expect("temp dir");
+        Self {
+            dir,
+            port,
+            name: format!("rt{port}"),
+        }
+    }
+
+    /// A folder of this test.
+    #[must_use]
+    pub fn path(&self, rel: &str) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        p
+    }
+
+    /// The default data root.
+    #[must_use]
+    pub fn data(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    /// The restic repository (a local folder).
+    #[must_use]
+    pub fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// Create the restic repository, as the control plane does before the first deploy.
+    ///
+    /// # Panics
+    /// When restic fails.
+    pub fn init_repo(&self) {
+        nassella_testkit::instance::must(
+            std::process::Command::new("restic")
+                .arg("init")
+                .env("RESTIC_REPOSITORY", self.repo())
+                .env("RESTIC_PASSWORD", keys().restic_password()),
+        );
+    }
+
+    /// A stack on the local target with `data` as its data root and `apps`.
+    #[must_use]
+    pub fn stack(&self, data: &Path, apps: Vec<Box<dyn App>>) -> Stack {
+        // A /28 of 10.213.0.0/16 picked from the port, so parallel tests rarely share one.
+        let i = u32::from(self.port) % 4096;
+        let subnet = format!("10.213.{}.{}/28", i / 16, (i % 16) * 16);
+        let mut s = Stack::new(
+            Instance::new(&self.name)
+                .provider(Provider::Local)
+                .tls(Tls::HttpOnly)
+                .data_root(data.to_string_lossy())
+                .host_ports(self.port, free_port())
+                .proxy_subnet(subnet)
+                .docker_compose(Artifact {
+                    url: compose_mirror_url(),
+                    hash: Artifact::docker_compose_default().hash,
+                }),
+        )
+        .backup(Backup::new(self.repo().to_string_lossy()).restic_image(RESTIC_IMAGE))
+        .image_override(nassella_core::render::CADDY_IMAGE, CADDY_IMAGE);
+        for app in apps {
+            s = s.app_at(app, nassella_core::Origin::file_line("instance-tests", 1));
+        }
+        s
+    }
+
+    /// Render and materialise `stack`.
+    ///
+    /// # Panics
+    /// When the stack does not build.
+    #[must_use]
+    pub fn materialise(&self, stack: &Stack) -> LocalInstance {
+        let b = build(stack, &keys()).unwrap_or_else(|r| panic!("{r}"));
+        let apps: Vec<&str> = stack.app_ids().collect();
+        LocalInstance::materialise(b.bundle.ignition(), &self.name, &apps)
+    }
+}
+
+/// The keys every runtime test uses (the public test key).
+#[must_use]
+pub fn keys() -> Keys {
+    Keys::new(MasterKey::insecure_test_key())
+}
+
+/// The hello test app at `hello.test`.
+#[must_use]
+pub fn hello() -> Box<dyn App> {
+    Box::new(Hello::new("hello.test").image(HELLO_IMAGE))
+}
+
+/// A two-service app for isolation and hook tests: `web` (public) and `db` (busybox httpd on
+/// port 5432, on the app's internal network), with a pre-backup hook writing `/data/dump.txt`.
+#[derive(Debug)]
+pub struct WebAndDb {
+    /// App id.
+    pub id: &'static str,
+    /// Hostname.
+    pub host: &'static str,
+}
+
+impl App for WebAndDb {
+    fn kind(&self) -> &str {
+        "web-and-db"
+    }
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let data = c.volume(Volume::new("data").backed_up());
+        let db_data = c.volume(Volume::new("db").backed_up());
+        let net = c.network(Network::internal("db"));
+        let serve = |dir: &str, port: u16, text: &str| {
+            format!("trap 'exit 0' TERM; echo '{text}' > {dir}/index.html; httpd -f -p {port} -h {dir} & wait")
+        };
+        c.service(
+            Service::new("web", HELLO_IMAGE)
+                .command([
+                    "sh",
+                    "-c",
+                    &serve("/data", 8080, &format!("web of {}", cx.id)),
+                ])
+                .mount(&data, "/data")
+                .network(&net)
+                .port(8080),
+        );
+        c.service(
+            Service::new("db", HELLO_IMAGE)
+                .command([
+                    "sh",
+                    "-c",
+                    &serve("/var/lib/db", 5432, &format!("db of {}", cx.id)),
+                ])
+                .mount(&db_data, "/var/lib/db")
+                .network(&net)
+                .port(5432),
+        );
+        c.backup_hook(BackupHook::new(
+            "web",
+            [
+                "sh",
+                "-c",
+                "cp /etc/passwd /data/dump.tmp && mv /data/dump.tmp /data/dump.txt",
+            ],
+        ));
+        c.route(Route::new(self.host).proxy(Upstream::new("web", 8080)));
+        c
+    }
+}

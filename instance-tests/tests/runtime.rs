@@ -1,0 +1,456 @@
+//! The instance proven on the real Docker engine: the files the real Ignition writes, run the way
+//! the units run them, with real Caddy, Compose v2 and restic.
+
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use instance_tests::{hello, TestEnv, WebAndDb};
+use nassella_testkit::instance::{http_get, must, show, tree_hashes, LocalInstance};
+
+/// Poll until `f` holds, or panic after `secs`.
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn restic_snapshots(env: &TestEnv) -> String {
+    must(
+        Command::new("restic")
+            .args(["snapshots", "--json", "--tag", "nassella"])
+            .env("RESTIC_REPOSITORY", env.repo())
+            .env("RESTIC_PASSWORD", instance_tests::keys().restic_password()),
+    )
+}
+
+fn web_and_db(id: &'static str, host: &'static str) -> Box<dyn nassella_core::App> {
+    Box::new(WebAndDb { id, host })
+}
+
+#[test]
+fn a_request_for_the_hostname_reaches_the_app_through_caddy() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    inst.boot();
+    let r = http_get(env.port, "hello.test", "/");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body.trim(), "hello from hello");
+    // An unknown hostname is not routed to the app.
+    assert_ne!(
+        http_get(env.port, "other.test", "/").body.trim(),
+        "hello from hello"
+    );
+    // The data lives on the data root, under <app>/<volume>.
+    assert!(env.data().join("hello/data/index.html").exists());
+}
+
+#[test]
+fn databases_are_unreachable_from_the_proxy_and_other_apps_and_only_caddy_publishes_ports() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(
+        &env.data(),
+        vec![web_and_db("a", "a.test"), web_and_db("b", "b.test")],
+    ));
+    inst.boot();
+    assert_eq!(http_get(env.port, "a.test", "/").body.trim(), "web of a");
+    assert_eq!(http_get(env.port, "b.test", "/").body.trim(), "web of b");
+
+    let name = &env.name;
+    let caddy = format!("{name}-proxy-caddy-1");
+    let a_web = format!("{name}-a-web-1");
+    let b_web = format!("{name}-b-web-1");
+    let a_db = format!("{name}-a-db-1");
+    let a_db_ip = must(Command::new("docker").args([
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &a_db,
+    ]));
+    let a_db_ip = a_db_ip.trim();
+    assert!(!a_db_ip.is_empty());
+    // Debian's static busybox cannot resolve names in wget (static glibc), so resolve with its
+    // own nslookup (Docker's DNS at 127.0.0.11) and fetch by address.
+    let fetch = |from: &str, target: &str| {
+        let addr = if target.parse::<std::net::Ipv4Addr>().is_ok() {
+            target.to_owned()
+        } else {
+            let out = Command::new("docker")
+                .args(["exec", from, "nslookup", target])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let found = text
+                .split("Name:")
+                .nth(1)
+                .and_then(|rest| rest.lines().find_map(|l| l.trim().strip_prefix("Address:")))
+                .map(|a| a.trim().to_owned());
+            match found {
+                Some(a) if out.status.success() => a,
+                _ => return out,
+            }
+        };
+        Command::new("docker")
+            // busybox's own `-T` crashes this static build; `timeout` bounds the attempt.
+            .args(["exec", from, "timeout", "5", "wget", "-q", "-O", "-"])
+            .arg(format!("http://{addr}:5432/"))
+            .output()
+            .unwrap()
+    };
+    // The app itself reaches its database, by name.
+    let ok = fetch(&a_web, "db");
+    assert!(ok.status.success(), "{}", show(&ok));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "db of a");
+    // Caddy and the other app reach it neither by name nor by address. (`db` from app b is b's
+    // own database: what matters is that a's never answers.)
+    for from in [&caddy, &b_web] {
+        for target in ["db", "a-db", a_db_ip] {
+            let out = fetch(from, target);
+            let answer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            assert_ne!(answer, "db of a", "{from} reached a's database at {target}");
+            if from == &caddy || target != "db" {
+                assert!(
+                    !out.status.success(),
+                    "{from} reached {target}:\n{}",
+                    show(&out)
+                );
+            }
+        }
+    }
+    // Only Caddy publishes ports.
+    let containers = inst.containers();
+    assert_eq!(containers.len(), 5, "{containers:?}");
+    for (n, ports) in &containers {
+        if *n == caddy {
+            assert!(ports.contains(&format!(":{}->80/tcp", env.port)), "{ports}");
+        } else {
+            assert!(!ports.contains("->"), "{n} publishes {ports}");
+        }
+    }
+}
+
+#[test]
+fn a_backup_shows_the_maintenance_page_then_the_app_and_the_repository_holds_the_data() {
+    let env = TestEnv::new();
+    env.init_repo();
+    let inst = env.materialise(&env.stack(&env.data(), vec![web_and_db("a", "a.test")]));
+    inst.boot();
+    std::fs::write(env.data().join("a/data/photo.jpg"), vec![7u8; 3 << 20]).unwrap();
+
+    // Poll the hostname while the backup runs.
+    let port = env.port;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let done = done.clone();
+        thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http_get(port, "a.test", "/");
+                if seen.last().map(|(s, _): &(u16, String)| *s) != Some(r.status) {
+                    seen.push((r.status, r.body));
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    let out = inst.run("backup.sh", &[]);
+    thread::sleep(Duration::from_millis(200));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = poller.join().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let statuses: Vec<u16> = seen.iter().map(|(s, _)| *s).collect();
+    assert!(
+        statuses.contains(&503),
+        "no maintenance page during the backup: {statuses:?}\n{}",
+        show(&out)
+    );
+    let (_, page) = seen.iter().find(|(s, _)| *s == 503).unwrap();
+    assert!(page.contains("Back in a moment"), "{page}");
+    assert_eq!(*statuses.last().unwrap(), 200, "{statuses:?}");
+    assert_eq!(http_get(port, "a.test", "/").body.trim(), "web of a");
+    assert!(inst.backup_status().unwrap().contains(r#""status":"ok""#));
+
+    // The repository holds the data: one real snapshot (the warm-up one is forgotten), and
+    // the files restored from it match.
+    let snaps = restic_snapshots(&env);
+    assert_eq!(snaps.matches("\"short_id\"").count(), 1, "{snaps}");
+    assert!(
+        snaps.contains(&format!("\"hostname\":\"{}\"", env.name)),
+        "{snaps}"
+    );
+    let dump = env.data().join("a/data/dump.txt");
+    assert!(dump.exists(), "the pre-backup hook ran");
+    let check = env.path("check");
+    must(
+        Command::new("restic")
+            .args(["restore", "latest", "--tag", "nassella", "--target"])
+            .arg(&check)
+            .env("RESTIC_REPOSITORY", env.repo())
+            .env("RESTIC_PASSWORD", instance_tests::keys().restic_password()),
+    );
+    assert_eq!(tree_hashes(&check.join("data")), tree_hashes(&env.data()));
+}
+
+#[test]
+fn a_blank_volume_is_restored_before_the_app_starts_and_a_volume_with_data_is_never_touched() {
+    let env = TestEnv::new();
+    env.init_repo();
+    {
+        let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+        inst.boot();
+        std::fs::write(
+            env.data().join("hello/data/index.html"),
+            "restored content\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(env.data().join("hello/data/sub")).unwrap();
+        std::fs::write(
+            env.data().join("hello/data/sub/blob.bin"),
+            (0..=255u8).cycle().take(1 << 20).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        inst.run_ok("backup.sh", &[]);
+    }
+    let before = tree_hashes(&env.data());
+
+    // A new server on a blank volume: restore.sh runs first and brings everything back.
+    let blank = env.path("blank");
+    let inst = env.materialise(&env.stack(&blank, vec![hello()]));
+    let out = inst.run_ok("restore.sh", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("restore complete"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(tree_hashes(&blank), before, "restored tree differs");
+    assert!(blank.join(".nassella/initialized").exists());
+    inst.run_ok("app.sh", &["up", "proxy"]);
+    inst.run_ok("app.sh", &["up", "hello"]);
+    assert_eq!(
+        http_get(env.port, "hello.test", "/").body,
+        "restored content\n"
+    );
+    drop(inst);
+
+    // A volume that already holds data (and no marker): restore refuses and changes nothing.
+    let used = env.path("used");
+    std::fs::create_dir_all(used.join("hello/data")).unwrap();
+    std::fs::write(used.join("hello/data/index.html"), "newer data\n").unwrap();
+    let used_before = tree_hashes(&used);
+    let inst = env.materialise(&env.stack(&used, vec![hello()]));
+    let out = inst.run_ok("restore.sh", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to restore"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(tree_hashes(&used), used_before);
+    // …and on the next boot it knows the volume is initialised.
+    let out = inst.run_ok("restore.sh", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("initialised before"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn no_repository_or_no_snapshot_means_a_fresh_start() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    let out = inst.run_ok("restore.sh", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no backup repository yet: fresh start"),
+        "{}",
+        show(&out)
+    );
+    drop(inst);
+    // An initialised repository without snapshots of this host.
+    env.init_repo();
+    let fresh = env.path("fresh");
+    let inst = env.materialise(&env.stack(&fresh, vec![hello()]));
+    let out = inst.run_ok("restore.sh", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no snapshot"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// After a failed backup: the app answers again (no maintenance page), the status file and the
+/// exit code say it failed.
+fn assert_recovered(
+    env: &TestEnv,
+    inst: &LocalInstance,
+    out: &std::process::Output,
+    host: &str,
+    body: &str,
+) {
+    assert!(
+        !out.status.success(),
+        "the backup should have failed:\n{}",
+        show(out)
+    );
+    wait_for(30, "the app to answer again", || {
+        http_get(env.port, host, "/").status == 200
+    });
+    assert_eq!(http_get(env.port, host, "/").body.trim(), body);
+    let status = inst.backup_status().expect("a status file");
+    assert!(status.contains(r#""status":"failed""#), "{status}");
+}
+
+#[test]
+fn a_missing_repository_fails_the_backup_but_the_apps_come_back() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    inst.boot();
+    // backup.sh does not create repositories (the control plane does): nothing is there.
+    let out = inst.run("backup.sh", &[]);
+    assert_recovered(&env, &inst, &out, "hello.test", "hello from hello");
+    assert!(inst
+        .backup_status()
+        .unwrap()
+        .contains("restic backup failed"));
+}
+
+#[test]
+fn a_read_only_repository_fails_the_backup_but_the_apps_come_back() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    inst.boot();
+    let repo = env.repo();
+    must(
+        Command::new("restic")
+            .arg("init")
+            .env("RESTIC_REPOSITORY", &repo)
+            .env("RESTIC_PASSWORD", instance_tests::keys().restic_password()),
+    );
+    // Root ignores file modes, so make the folder a read-only mount.
+    must(Command::new("mount").args(["--bind"]).arg(&repo).arg(&repo));
+    must(
+        Command::new("mount")
+            .args(["-o", "remount,ro,bind"])
+            .arg(&repo),
+    );
+    let out = inst.run("backup.sh", &[]);
+    let _ = Command::new("umount").arg(&repo).status();
+    assert_recovered(&env, &inst, &out, "hello.test", "hello from hello");
+}
+
+#[test]
+fn restic_killed_mid_run_fails_the_backup_but_the_apps_come_back() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    inst.boot();
+    env.init_repo();
+    // Enough incompressible data that the stopped pass takes a while (no warm-up pass).
+    let blob: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(env.data().join("hello/data/blob.bin"), blob).unwrap();
+    let child = inst
+        .script("backup.sh")
+        .env("NASSELLA_BACKUP_WARMUP", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let container = format!("nassella-restic-{}-backup", env.name);
+    wait_for(60, "the restic container", || {
+        Command::new("docker")
+            .args(["inspect", &container])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    thread::sleep(Duration::from_millis(300));
+    must(Command::new("docker").args(["kill", &container]));
+    let out = child.wait_with_output().unwrap();
+    assert_recovered(&env, &inst, &out, "hello.test", "hello from hello");
+}
+
+#[test]
+fn a_full_data_disk_fails_the_backup_but_the_apps_come_back() {
+    let env = TestEnv::new();
+    let data = env.path("small");
+    must(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(&data),
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(data.clone());
+    let inst = env.materialise(&env.stack(&data, vec![web_and_db("a", "a.test")]));
+    inst.boot();
+    env.init_repo();
+    // Fill the disk to the last page: the pre-backup hook cannot write its dump.
+    must(Command::new("sh").arg("-c").arg(format!(
+        "cd {} && i=0; while head -c 4096 /dev/zero > fill$i 2>/dev/null; do i=$((i+1)); done; ! echo probe > probe",
+        data.display()
+    )));
+    let out = inst.run("backup.sh", &[]);
+    assert_recovered(&env, &inst, &out, "a.test", "web of a");
+    assert!(
+        inst.backup_status()
+            .unwrap()
+            .contains("pre-backup hook of a failed"),
+        "{}",
+        inst.backup_status().unwrap()
+    );
+}
+
+#[test]
+fn the_metadata_firewall_rule_is_installed_once_in_docker_user() {
+    // The unit's own command, as rendered. It changes this machine's firewall, so the test
+    // removes the rule afterwards. No packet is sent to 169.254.169.254: this sandbox must not
+    // send traffic there, so the test checks the rule where Docker evaluates it.
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    let unit = inst
+        .root()
+        .read_to_string("etc/systemd/system/nassella-metadata-firewall.service");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let cmd = exec
+        .strip_prefix("/bin/sh -c '")
+        .and_then(|c| c.strip_suffix('\''))
+        .expect("sh -c form");
+    let rule = ["-d", "169.254.169.254/32", "-j", "REJECT"];
+    let count = || {
+        let list = must(Command::new("iptables").args(["-S", "DOCKER-USER"]));
+        list.lines()
+            .filter(|l| l.contains("-d 169.254.169.254/32") && l.contains("-j REJECT"))
+            .count()
+    };
+    let before = count();
+    for _ in 0..2 {
+        must(Command::new("sh").args(["-c", cmd]));
+    }
+    let after = count();
+    for _ in before..after {
+        let _ = Command::new("iptables")
+            .args(["-D", "DOCKER-USER"])
+            .args(rule)
+            .status();
+    }
+    assert_eq!(
+        after,
+        before.max(1),
+        "the rule is installed exactly once (idempotent)"
+    );
+    // DOCKER-USER is evaluated for container traffic: FORWARD jumps to it.
+    let forward = must(Command::new("iptables").args(["-S", "FORWARD"]));
+    assert!(forward.contains("-j DOCKER-USER"), "{forward}");
+}

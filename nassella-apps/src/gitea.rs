@@ -1,0 +1,220 @@
+//! Gitea: a self-hosted Git forge.
+//!
+//! Deploys, per app id, one service `app` running [`IMAGE`] (the rootful image: s6 starts as
+//! root, fixes the owner of `/data` and runs Gitea as `git`) with HTTP on port 3000, SQLite, and
+//! everything else in the `data` volume at `/data` (`gitea/conf/app.ini`, `git/repositories`,
+//! `gitea/` with LFS objects, attachments, avatars, indexers and the SSH host keys, and
+//! `gitea/gitea.db`).
+//!
+//! Gitea and Forgejo share their ancestry, and so does this file with `forgejo.rs`:
+//!
+//! - The web installer is skipped (`INSTALL_LOCK=true`); the first account registered becomes
+//!   the administrator (see docs/apps/gitea.md). While `signups_allowed`, later accounts wait for
+//!   an administrator's approval (`REGISTER_MANUAL_CONFIRM`).
+//! - `ROOT_URL` and `DOMAIN` come from the host; the proxy subnet is added to
+//!   `REVERSE_PROXY_TRUSTED_PROXIES` (the default trusts only loopback), so client addresses in
+//!   `X-Forwarded-For` are believed only from Caddy.
+//! - `SECRET_KEY`, `INTERNAL_TOKEN`, `LFS_JWT_SECRET` and the OAuth2 `JWT_SECRET` are derived
+//!   secrets passed as `GITEA__section__KEY` variables, which the image writes into `app.ini` at
+//!   every start, so a redeploy (or a restore onto a new server) keeps them. Gitea decodes the two
+//!   JWT secrets as unpadded base64url of exactly 32 bytes and *replaces* an undecodable one with
+//!   a fresh random value; 43 characters of `A-Za-z0-9` are such a string.
+//! - Git over SSH only when `ssh_port` is set: the host port is published straight to the
+//!   container's OpenSSH on port 22 and clone URLs use it. Otherwise `DISABLE_SSH=true` and no
+//!   port is published.
+//! - Backups: no hook. Gitea's docs, like Forgejo's, ask for a shutdown for a consistent copy
+//!   (`gitea dump` is meant for migrations), which is what the daily backup does: it stops the
+//!   app, copies `/data`, and starts it again.
+//!
+//! Sources (`reference/apps.md` §5 and §4): docs.gitea.com/installation/install-with-docker
+//! (v1.25.4: image, `/data`, `GITEA__section__KEY`, `USER_UID`), /administration/config-cheat-sheet
+//! (`REVERSE_PROXY_TRUSTED_PROXIES`, `DISABLE_SSH`, `REGISTER_MANUAL_CONFIRM`, `LFS_JWT_SECRET`,
+//! `[oauth2] JWT_SECRET`), /administration/backup-and-restore; github.com/go-gitea/gitea
+//! `docker/root/etc/s6/gitea/setup` (app.ini template, then `environment-to-ini`),
+//! `modules/generate/generate.go` (JWT secret format), `Dockerfile` (curl present, `/data`
+//! volume), CHANGELOG.md (1.25.4, 2026-01-15).
+
+use nassella_core::{
+    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
+    SettingProblem, TcpPort, Upstream, Volume,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Gitea image: an exact release. Read the release notes before moving to a new minor
+/// (1.26+): Gitea migrates its database on start and cannot go back.
+pub const IMAGE: &str = "docker.gitea.com/gitea:1.25.4";
+
+/// Gitea's HTTP port.
+pub const HTTP_PORT: u16 = 3000;
+
+/// Settings of a Gitea app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gitea {
+    /// The public hostname, e.g. `git.example.com`. SSH clone URLs use it too.
+    pub host: String,
+    /// Publish git over SSH on this host port (e.g. 22 or 2222). Without it SSH is disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub ssh_port: Option<u16>,
+    /// Let visitors register (default true). The first account becomes the administrator;
+    /// later ones wait for an administrator's approval.
+    #[serde(default = "yes")]
+    pub signups_allowed: bool,
+    #[serde(skip)]
+    id: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Gitea {
+    /// Serve Gitea at `host`, without SSH, sign-ups open (with approval after the first).
+    #[must_use]
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            ssh_port: None,
+            signups_allowed: true,
+            id: None,
+        }
+    }
+
+    /// Use another id than `gitea`.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Publish git over SSH on host port `port` (1 to 65535; the composer reports 0).
+    #[must_use]
+    pub fn ssh_port(mut self, port: u16) -> Self {
+        self.ssh_port = Some(port);
+        self
+    }
+
+    /// Allow or forbid registration.
+    #[must_use]
+    pub fn signups_allowed(mut self, allowed: bool) -> Self {
+        self.signups_allowed = allowed;
+        self
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+impl App for Gitea {
+    fn kind(&self) -> &str {
+        "gitea"
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("gitea")
+    }
+
+    fn check(&self) -> Vec<SettingProblem> {
+        match self.ssh_port {
+            Some(0) => vec![SettingProblem::new(
+                "ssh_port",
+                "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)",
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let data = c.volume(Volume::new("data").backed_up());
+        let secret_key = c.secret(Secret::new("secret-key", SecretFormat::Alphanumeric(64)));
+        let internal_token = c.secret(Secret::new(
+            "internal-token",
+            SecretFormat::Alphanumeric(64),
+        ));
+        // 43 base64url characters = 32 bytes, what Gitea's DecodeJwtSecret requires.
+        let lfs_jwt = c.secret(Secret::new(
+            "lfs-jwt-secret",
+            SecretFormat::Alphanumeric(43),
+        ));
+        let oauth2_jwt = c.secret(Secret::new(
+            "oauth2-jwt-secret",
+            SecretFormat::Alphanumeric(43),
+        ));
+
+        let mut app = Service::new("app", IMAGE)
+            .env("GITEA__server__DOMAIN", &self.host)
+            .env(
+                "GITEA__server__ROOT_URL",
+                format!("{}/", cx.public_url(&self.host)),
+            )
+            .env("GITEA__server__HTTP_PORT", HTTP_PORT.to_string())
+            .env("GITEA__server__LFS_START_SERVER", "true")
+            .env("GITEA__server__LFS_JWT_SECRET", &lfs_jwt)
+            .env("GITEA__oauth2__JWT_SECRET", &oauth2_jwt)
+            .env("GITEA__security__INSTALL_LOCK", "true")
+            .env("GITEA__security__SECRET_KEY", &secret_key)
+            .env("GITEA__security__INTERNAL_TOKEN", &internal_token)
+            .env(
+                "GITEA__security__REVERSE_PROXY_TRUSTED_PROXIES",
+                cx.proxy_subnet(),
+            )
+            .env("GITEA__database__DB_TYPE", "sqlite3")
+            .env("GITEA__database__PATH", "/data/gitea/gitea.db")
+            .env(
+                "GITEA__service__DISABLE_REGISTRATION",
+                bool_str(!self.signups_allowed),
+            )
+            .env(
+                "GITEA__service__REGISTER_MANUAL_CONFIRM",
+                bool_str(self.signups_allowed),
+            )
+            .mount(&data, "/data")
+            .port(HTTP_PORT)
+            .healthcheck(
+                Healthcheck::cmd([
+                    "curl",
+                    "-fsS",
+                    "-o",
+                    "/dev/null",
+                    "http://127.0.0.1:3000/api/healthz",
+                ])
+                .start_period_s(60),
+            );
+        // app.ini keeps what was set before, so both states are written explicitly.
+        app = match self.ssh_port {
+            Some(port) => {
+                c.tcp_port(TcpPort::new(port, "app", 22));
+                app.env("GITEA__server__DISABLE_SSH", "false")
+                    .env("GITEA__server__SSH_DOMAIN", &self.host)
+                    .env("GITEA__server__SSH_PORT", port.to_string())
+            }
+            None => app.env("GITEA__server__DISABLE_SSH", "true"),
+        };
+        c.service(app);
+        c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
+        c.memory_hint_mib(512);
+        c
+    }
+}
+
+impl crate::CatalogApp for Gitea {
+    const KIND: &'static str = "gitea";
+    const SUMMARY: &'static str =
+        "A self-hosted Git forge (Gitea with SQLite; optional git over SSH)";
+
+    fn with_id(self, id: &str) -> Self {
+        self.id(id)
+    }
+
+    fn example() -> Self {
+        Self::new("gitea.example.com")
+    }
+}

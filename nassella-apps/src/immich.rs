@@ -1,0 +1,246 @@
+//! Immich: photo and video backup with a phone app, albums, sharing, faces and smart search.
+//!
+//! Deploys, per app id:
+//!
+//! - `server`: [`SERVER_IMAGE`] on port 2283, the only service behind the proxy. Everything users
+//!   upload is in the `upload` volume at `/data` (`library/`, `upload/`, `profile/`, `thumbs/`,
+//!   `encoded-video/`, and `backups/` with Immich's own nightly database dumps).
+//! - `machine-learning` (unless `machine_learning = false`): [`ML_IMAGE`] for faces, smart search
+//!   and duplicate detection. Its models are downloaded from Hugging Face on first use into the
+//!   `model-cache` volume, the one volume left out of backups.
+//! - `database`: [`POSTGRES_IMAGE`], Immich's own Postgres 14 build with the VectorChord and
+//!   pgvecto.rs extensions (plain Postgres does not work), with `--data-checksums` and a 128 MB
+//!   `/dev/shm` as upstream's compose file sets. Postgres 14 keeps its data in
+//!   `/var/lib/postgresql/data`, where the `db` volume is mounted.
+//! - `redis`: [`VALKEY_IMAGE`], the job queue, kept in memory only.
+//!
+//! All four share the internal `backend` network; `machine-learning` also joins `outbound`
+//! (model downloads), and `server` reaches the internet through the proxy network.
+//!
+//! - The database password is alphanumeric only: Immich builds a connection URL from it and
+//!   documents that other characters break it.
+//! - `IMMICH_TRUSTED_PROXIES` is the proxy subnet (Immich's default trusts every private range).
+//! - Uploads: the proxy accepts bodies up to `max_upload_gb` (default 50 GiB, as Immich's nginx
+//!   example). Websockets and `/.well-known/immich` (the mobile app's discovery) are served by
+//!   `server` at the root of the host; Immich cannot live under a sub-path.
+//! - The first account registered in the web interface becomes the administrator.
+//! - Backups: before the apps stop, `pg_dumpall` writes `/dump/immich.sql` (atomically) into the
+//!   backed-up `db-dump` volume — the dump Immich's restore guide starts from.
+//!
+//! Sources (`reference/apps.md` §3 and §X): github.com/immich-app/immich `docker/docker-compose.yml`
+//! (release compose: images, `--data-checksums`, `shm_size`, `/data`), `docker/example.env`,
+//! `docs/docs/install/environment-variables.md` (`DB_*`, `REDIS_*`, `IMMICH_TRUSTED_PROXIES`,
+//! `IMMICH_MACHINE_LEARNING_*`, `MACHINE_LEARNING_CACHE_FOLDER`), `server/src/repositories/
+//! config.repository.ts` (trusted proxies default), `server/src/services/storage.service.ts`
+//! (folder checks), docs.immich.app `administration/reverse-proxy`,
+//! `administration/backup-and-restore`; third-party deployments pinning v3.1.0 with the same
+//! Postgres tag and Valkey 9 (2026-08).
+
+use nassella_core::{
+    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
+    Service, SettingProblem, Upstream, Volume,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Immich server image: an exact release. Server and machine learning always move together,
+/// and Immich never supports going back (see docs/apps/immich.md).
+pub const SERVER_IMAGE: &str = "ghcr.io/immich-app/immich-server:v3.1.0";
+/// The machine-learning image, the same release as the server.
+pub const ML_IMAGE: &str = "ghcr.io/immich-app/immich-machine-learning:v3.1.0";
+/// Immich's Postgres 14 with VectorChord and pgvecto.rs, the tag of Immich's release compose.
+pub const POSTGRES_IMAGE: &str = "ghcr.io/immich-app/postgres:14-vectorchord0.4.3-pgvectors0.2.0";
+/// Where Postgres ≤ 17 (this is 14) wants its volume.
+pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
+/// The job queue: Valkey 9 (Immich's release compose), following its minor releases.
+pub const VALKEY_IMAGE: &str = "docker.io/valkey/valkey:9-alpine";
+
+/// Immich's HTTP port.
+pub const HTTP_PORT: u16 = 2283;
+
+/// Database name; the user is `postgres`, as in Immich's compose file.
+const DB: &str = "immich";
+const DB_USER: &str = "postgres";
+/// The dump the pre-backup hook writes (inside `database`).
+const DUMP: &str = "/dump/immich.sql";
+/// Bytes in a GiB.
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// Settings of an Immich app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Immich {
+    /// The public hostname, e.g. `photos.example.com` (Immich needs a host of its own).
+    pub host: String,
+    /// Run the machine-learning service (default true): faces, smart search, duplicates. It
+    /// needs about 3 GiB more memory; without it Immich still backs up and shows everything.
+    #[serde(default = "yes")]
+    pub machine_learning: bool,
+    /// The largest upload, in GiB (default 50): the proxy refuses bigger request bodies.
+    #[serde(default = "default_max_upload_gb")]
+    #[schemars(range(min = 1))]
+    pub max_upload_gb: u32,
+    #[serde(skip)]
+    id: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_upload_gb() -> u32 {
+    50
+}
+
+impl Immich {
+    /// Serve Immich at `host`, with machine learning and a 50 GiB upload limit.
+    #[must_use]
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            machine_learning: true,
+            max_upload_gb: default_max_upload_gb(),
+            id: None,
+        }
+    }
+
+    /// Use another id than `immich`.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Run the machine-learning service or not.
+    #[must_use]
+    pub fn machine_learning(mut self, enabled: bool) -> Self {
+        self.machine_learning = enabled;
+        self
+    }
+
+    /// The largest upload in GiB (at least 1; the composer reports 0).
+    #[must_use]
+    pub fn max_upload_gb(mut self, gb: u32) -> Self {
+        self.max_upload_gb = gb;
+        self
+    }
+}
+
+impl App for Immich {
+    fn kind(&self) -> &str {
+        "immich"
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("immich")
+    }
+
+    fn check(&self) -> Vec<SettingProblem> {
+        if self.max_upload_gb == 0 {
+            return vec![SettingProblem::new(
+                "max_upload_gb",
+                "max_upload_gb 0 would refuse every upload: give at least 1 (GiB)",
+            )];
+        }
+        Vec::new()
+    }
+
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let upload = c.volume(Volume::new("upload").backed_up());
+        let db_data = c.volume(Volume::new("db").backed_up());
+        let dumps = c.volume(Volume::new("db-dump").backed_up());
+        let backend = c.network(Network::internal("backend"));
+        // Alphanumeric only: Immich puts the password into a connection URL unescaped.
+        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+
+        let mut server = Service::new("server", SERVER_IMAGE)
+            .env("DB_HOSTNAME", "database")
+            .env("DB_USERNAME", DB_USER)
+            .env("DB_DATABASE_NAME", DB)
+            .env("DB_PASSWORD", &db_password)
+            .env("REDIS_HOSTNAME", "redis")
+            .env("IMMICH_TRUSTED_PROXIES", cx.proxy_subnet())
+            .mount(&upload, "/data")
+            .network(&backend)
+            .port(HTTP_PORT)
+            // The image's own health check (`immich-healthcheck`) applies.
+            .depends_on_healthy("database")
+            .depends_on_healthy("redis");
+        if self.machine_learning {
+            let models = c.volume(Volume::new("model-cache").excluded_from_backup(
+                "machine-learning models, downloaded again from Hugging Face when missing",
+            ));
+            let outbound = c.network(Network::with_egress("outbound"));
+            server = server.env("IMMICH_MACHINE_LEARNING_ENABLED", "true").env(
+                "IMMICH_MACHINE_LEARNING_URL",
+                "http://machine-learning:3003",
+            );
+            c.service(
+                Service::new("machine-learning", ML_IMAGE)
+                    .env("MACHINE_LEARNING_CACHE_FOLDER", "/cache")
+                    .mount(&models, "/cache")
+                    .network(&backend)
+                    .network(&outbound),
+            );
+        } else {
+            server = server.env("IMMICH_MACHINE_LEARNING_ENABLED", "false");
+        }
+        c.service(server);
+
+        c.service(
+            Service::new("database", POSTGRES_IMAGE)
+                .env("POSTGRES_USER", DB_USER)
+                .env("POSTGRES_DB", DB)
+                .env("POSTGRES_PASSWORD", &db_password)
+                .env("POSTGRES_INITDB_ARGS", "--data-checksums")
+                .shm_size("128mb")
+                .mount(&db_data, POSTGRES_MOUNT)
+                .mount(&dumps, "/dump")
+                .network(&backend)
+                .healthcheck(Healthcheck::cmd([
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    DB_USER,
+                    "-d",
+                    DB,
+                ])),
+        );
+        c.service(
+            Service::new("redis", VALKEY_IMAGE)
+                // A queue, not a store: no snapshots (append-only files are off by default).
+                .command(["valkey-server", "--save", ""])
+                .network(&backend)
+                .healthcheck(Healthcheck::cmd(["valkey-cli", "ping"]).start_period_s(10)),
+        );
+
+        c.route(
+            Route::new(&self.host)
+                .max_body_bytes(u64::from(self.max_upload_gb) * GIB)
+                .proxy(Upstream::new("server", HTTP_PORT)),
+        );
+
+        let dump = format!(
+            "pg_dumpall --clean --if-exists --username={DB_USER} --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
+        );
+        c.backup_hook(BackupHook::new("database", ["sh", "-c", dump.as_str()]));
+        c.memory_hint_mib(if self.machine_learning { 6144 } else { 2048 });
+        c
+    }
+}
+
+impl crate::CatalogApp for Immich {
+    const KIND: &'static str = "immich";
+    const SUMMARY: &'static str =
+        "Photo and video backup (Immich with machine learning, Postgres and Valkey)";
+
+    fn with_id(self, id: &str) -> Self {
+        self.id(id)
+    }
+
+    fn example() -> Self {
+        Self::new("photos.example.com")
+    }
+}

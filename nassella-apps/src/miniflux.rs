@@ -1,0 +1,206 @@
+//! Miniflux: a minimalist feed reader.
+//!
+//! Deploys, per app id:
+//!
+//! - `app`: [`IMAGE`] on port 8080, the only service behind the proxy. It keeps nothing on disk.
+//! - `db`: [`POSTGRES_IMAGE`], volume `db` at `/var/lib/postgresql` (Postgres ≥ 18), on the
+//!   internal `db` network. Everything Miniflux knows is in this database.
+//!
+//! - Every start: `RUN_MIGRATIONS=1` migrates the schema, and `CREATE_ADMIN=1` creates
+//!   `admin_user` with the derived secret `admin-password` if no such user exists (an existing
+//!   user's password is never changed).
+//! - `BASE_URL` is the public URL. `TRUSTED_REVERSE_PROXY_NETWORKS` is the proxy subnet, so
+//!   Miniflux believes `X-Forwarded-For`/`-Proto` only from Caddy (and sets secure cookies).
+//! - `MEDIA_PROXY_PRIVATE_KEY` is a derived secret: Miniflux signs the URLs of the media it
+//!   proxies with it, and would pick a new random key at every start without it, breaking
+//!   every proxied image URL already handed out.
+//! - Feeds are refreshed by Miniflux's own scheduler; the app reaches the internet through the
+//!   proxy network.
+//! - Backups: before the apps stop, `pg_dump --format=custom` writes `/dump/miniflux.pgdump`
+//!   atomically into the backed-up `db-dump` volume.
+//!
+//! Sources (`reference/apps.md` §11 and §X): github.com/miniflux/v2
+//! `contrib/docker-compose/caddy.yml` (`postgres` at `/var/lib/postgresql`, `pg_isready`),
+//! `packaging/docker/alpine/Dockerfile` (`LISTEN_ADDR=0.0.0.0:8080`), `internal/config/options.go`
+//! and `parser.go` (`RUN_MIGRATIONS`, `CREATE_ADMIN`, `ADMIN_*`, `BASE_URL`,
+//! `TRUSTED_REVERSE_PROXY_NETWORKS`, `MEDIA_PROXY_PRIVATE_KEY`), `miniflux.1` (`-healthcheck`);
+//! docker-library/docs `postgres/content.md` (Postgres ≥ 18 path).
+
+use nassella_core::{
+    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
+    Service, SettingProblem, Upstream, Value, Volume,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Miniflux image: an exact release (Miniflux migrates its schema on start).
+pub const IMAGE: &str = "miniflux/miniflux:2.3.3";
+/// The database image: Postgres 18, following its minor releases.
+pub const POSTGRES_IMAGE: &str = "postgres:18-alpine";
+/// Where Postgres ≥ 18 wants its volume.
+pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql";
+
+/// Miniflux's HTTP port.
+pub const HTTP_PORT: u16 = 8080;
+
+/// Database name and user.
+const DB: &str = "miniflux";
+/// The dump the pre-backup hook writes (inside `db`).
+const DUMP: &str = "/dump/miniflux.pgdump";
+
+/// Settings of a Miniflux app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Miniflux {
+    /// The public hostname, e.g. `rss.example.com`.
+    pub host: String,
+    /// The administrator created if missing (default `admin`): letters, digits and `_ . @ -`.
+    /// Its password is the derived secret `admin-password`.
+    #[serde(default = "default_admin_user")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.@-]{1,64}$"))]
+    pub admin_user: String,
+    #[serde(skip)]
+    id: Option<String>,
+}
+
+fn default_admin_user() -> String {
+    "admin".into()
+}
+
+impl Miniflux {
+    /// Serve Miniflux at `host` with the administrator `admin`.
+    #[must_use]
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            admin_user: default_admin_user(),
+            id: None,
+        }
+    }
+
+    /// Use another id than `miniflux`.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The administrator created if missing.
+    #[must_use]
+    pub fn admin_user(mut self, name: impl Into<String>) -> Self {
+        self.admin_user = name.into();
+        self
+    }
+}
+
+impl App for Miniflux {
+    fn kind(&self) -> &str {
+        "miniflux"
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("miniflux")
+    }
+
+    fn check(&self) -> Vec<SettingProblem> {
+        let ok = (1..=64).contains(&self.admin_user.len())
+            && self
+                .admin_user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b));
+        if ok {
+            return Vec::new();
+        }
+        vec![SettingProblem::new(
+            "admin_user",
+            format!(
+                "admin_user `{}` must be 1 to 64 letters, digits, '_', '.', '@' or '-'",
+                self.admin_user
+            ),
+        )]
+    }
+
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let db_data = c.volume(Volume::new("db").backed_up());
+        let dumps = c.volume(Volume::new("db-dump").backed_up());
+        let db_net = c.network(Network::internal("db"));
+        // Alphanumeric: it sits in DATABASE_URL unescaped.
+        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        let admin_password = c.secret(Secret::new(
+            "admin-password",
+            SecretFormat::Alphanumeric(24),
+        ));
+        let media_key = c.secret(Secret::new(
+            "media-proxy-private-key",
+            SecretFormat::Base64Url(32),
+        ));
+
+        c.service(
+            Service::new("app", IMAGE)
+                .env("LISTEN_ADDR", "0.0.0.0:8080")
+                .env("BASE_URL", cx.public_url(&self.host))
+                .env(
+                    "DATABASE_URL",
+                    Value::concat([
+                        format!("postgres://{DB}:").into(),
+                        (&db_password).into(),
+                        format!("@db/{DB}?sslmode=disable").into(),
+                    ]),
+                )
+                .env("RUN_MIGRATIONS", "1")
+                .env("CREATE_ADMIN", "1")
+                .env("ADMIN_USERNAME", &self.admin_user)
+                .env("ADMIN_PASSWORD", &admin_password)
+                .env("MEDIA_PROXY_PRIVATE_KEY", &media_key)
+                .env("TRUSTED_REVERSE_PROXY_NETWORKS", cx.proxy_subnet())
+                .network(&db_net)
+                .port(HTTP_PORT)
+                .depends_on_healthy("db")
+                .healthcheck(
+                    Healthcheck::cmd(["/usr/bin/miniflux", "-healthcheck", "auto"])
+                        .start_period_s(30),
+                ),
+        );
+        c.service(
+            Service::new("db", POSTGRES_IMAGE)
+                .env("POSTGRES_DB", DB)
+                .env("POSTGRES_USER", DB)
+                .env("POSTGRES_PASSWORD", &db_password)
+                .mount(&db_data, POSTGRES_MOUNT)
+                .mount(&dumps, "/dump")
+                .network(&db_net)
+                .healthcheck(Healthcheck::cmd([
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    DB,
+                    "-d",
+                    DB,
+                ])),
+        );
+
+        c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
+
+        let dump = format!(
+            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
+        );
+        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
+        c.memory_hint_mib(256);
+        c
+    }
+}
+
+impl crate::CatalogApp for Miniflux {
+    const KIND: &'static str = "miniflux";
+    const SUMMARY: &'static str = "A minimalist feed reader (Miniflux with Postgres)";
+
+    fn with_id(self, id: &str) -> Self {
+        self.id(id)
+    }
+
+    fn example() -> Self {
+        Self::new("rss.example.com")
+    }
+}

@@ -1,0 +1,402 @@
+//! Outline: a team wiki and knowledge base.
+//!
+//! Deploys, per app id:
+//!
+//! - `app`: [`IMAGE`] on port 3000, the only service behind the proxy. It runs its database
+//!   migrations itself at every start. Attachments are stored locally (`FILE_STORAGE=local`) in
+//!   the `data` volume at `/var/lib/outline/data`.
+//! - `db`: [`POSTGRES_IMAGE`]; `redis`: [`REDIS_IMAGE`] (cache, job queue, collaboration
+//!   pub/sub), password-protected, both on the internal `db` network.
+//!
+//! `app` also joins the `outbound` network: signing in with OpenID Connect needs the server to
+//! call the identity provider's token and user-info endpoints, and link previews fetch pages.
+//!
+//! **Ownership of the attachment folder.** The image runs as `nodejs` (uid 1001); a bind mount
+//! created by Docker is owned by root, so the app could not write it. `app` therefore starts as
+//! root, hands the folder to uid 1001 when it is not already theirs, and execs the normal
+//! command (`yarn start`) as 1001:1001 with `setpriv` (util-linux, present in the Debian-based
+//! image).
+//!
+//! **Sign-in.** Outline has no local passwords: a person signs in through an identity provider
+//! (or an email link, which needs SMTP). Nassella wires generic OpenID Connect from the `oidc`
+//! setting; the client secret is the derived secret `oidc-client-secret`, which you register
+//! with your identity provider (see docs/apps/outline.md). Without `oidc` the wiki runs, but
+//! nobody can sign in.
+//!
+//! Every other setting is read at every start: `URL`, `SECRET_KEY` (32 random bytes as hex, the
+//! format Outline documents), `UTILS_SECRET`, the database and Redis URLs. TLS ends at Caddy,
+//! which already redirects to HTTPS, so `FORCE_HTTPS=false` (Outline would otherwise redirect
+//! on its own, and loop on a plain-HTTP trial instance); `PGSSLMODE=disable` because Postgres
+//! is on the app's private network.
+//!
+//! Websockets (`/realtime` and `/collaboration`) share port 3000; Caddy upgrades them itself.
+//! The proxy refuses bodies larger than `max_upload_mb` + 1 MiB, so Outline's own limit
+//! (`FILE_STORAGE_UPLOAD_MAX_SIZE`) is the one users see.
+//!
+//! Backups: before the apps stop, `pg_dump --format=custom` writes `/dump/outline.pgdump` in the
+//! backed-up `db-dump` volume. Redis persists to the `redis` volume so queued jobs survive a
+//! restart, but it is excluded from backups: a restored server starts with an empty queue and
+//! cache, which costs nothing but the jobs pending at backup time.
+//!
+//! Sources (`reference/apps.md` §14 and §X): github.com/outline/outline `.env.sample` (every
+//! variable, `SECRET_KEY` format, `FORCE_HTTPS`, `PGSSLMODE`, `_FILE` variants), `Dockerfile`
+//! (`USER nodejs` = 1001, `FILE_STORAGE_LOCAL_ROOT_DIR`, wget health check),
+//! `server/utils/startup.ts` (migrations at start), `server/services/websockets.ts`,
+//! `collaboration.ts`.
+
+use nassella_core::{
+    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
+    Service, SettingProblem, Upstream, Value, Volume,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Outline image: an exact release.
+pub const IMAGE: &str = "outlinewiki/outline:1.9.2";
+/// The database image: Postgres 17, following its minor releases.
+pub const POSTGRES_IMAGE: &str = "postgres:17-alpine";
+/// Where Postgres ≤ 17 wants its volume.
+pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
+/// The cache and queue: Redis 8, following its minor releases.
+pub const REDIS_IMAGE: &str = "redis:8-alpine";
+
+/// Outline's HTTP port.
+pub const HTTP_PORT: u16 = 3000;
+/// Where attachments are stored inside the container.
+pub const DATA_DIR: &str = "/var/lib/outline/data";
+/// The image's user and group.
+const UID: u32 = 1001;
+
+/// The database name and user.
+const DB: &str = "outline";
+/// The dump the pre-backup hook writes (inside the `db` service).
+const DUMP: &str = "/dump/outline.pgdump";
+/// Bytes in a MiB.
+const MIB: u64 = 1024 * 1024;
+
+/// Settings of an Outline app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Outline {
+    /// The public hostname, e.g. `wiki.example.com`.
+    pub host: String,
+    /// The largest attachment or import, in MiB (default 250, Outline's own default).
+    #[serde(default = "default_max_upload_mb")]
+    #[schemars(range(min = 1))]
+    pub max_upload_mb: u32,
+    /// Sign-in through a generic OpenID Connect provider. Without it, nobody can sign in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OutlineOidc>,
+    #[serde(skip)]
+    id: Option<String>,
+}
+
+/// A generic OpenID Connect provider for Outline's sign-in. The client secret is Nassella's
+/// derived secret `oidc-client-secret`: register the client with that secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutlineOidc {
+    /// The client id registered with the provider.
+    pub client_id: String,
+    /// The provider's authorization endpoint (`https://…`).
+    pub auth_uri: String,
+    /// The provider's token endpoint.
+    pub token_uri: String,
+    /// The provider's user-info endpoint.
+    pub userinfo_uri: String,
+    /// Where to send the browser after signing out of Outline (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logout_uri: Option<String>,
+    /// The label of the sign-in button (default `OpenID Connect`).
+    #[serde(default = "default_display_name")]
+    pub display_name: String,
+    /// The claim used as the user name (default `preferred_username`).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+}
+
+fn default_max_upload_mb() -> u32 {
+    250
+}
+
+fn default_display_name() -> String {
+    "OpenID Connect".into()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+impl OutlineOidc {
+    /// A provider with its client id and three endpoints; the other fields take their defaults.
+    #[must_use]
+    pub fn new(
+        client_id: impl Into<String>,
+        auth_uri: impl Into<String>,
+        token_uri: impl Into<String>,
+        userinfo_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            auth_uri: auth_uri.into(),
+            token_uri: token_uri.into(),
+            userinfo_uri: userinfo_uri.into(),
+            logout_uri: None,
+            display_name: default_display_name(),
+            username_claim: default_username_claim(),
+        }
+    }
+
+    /// Where to send the browser after signing out.
+    #[must_use]
+    pub fn logout_uri(mut self, uri: impl Into<String>) -> Self {
+        self.logout_uri = Some(uri.into());
+        self
+    }
+
+    /// The label of the sign-in button.
+    #[must_use]
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = name.into();
+        self
+    }
+}
+
+/// Why `uri` cannot be the OpenID Connect endpoint `field`, if it cannot.
+fn url_problem(field: &str, uri: &str) -> Option<String> {
+    let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
+        && uri.len() > "https://".len()
+        && !uri.contains(char::is_whitespace);
+    (!ok).then(|| format!("oidc.{field} `{uri}` must be an absolute http(s) URL, e.g. `https://auth.example.com/…`"))
+}
+
+impl Outline {
+    /// Serve Outline at `host` with a 250 MiB upload limit and no sign-in provider yet.
+    #[must_use]
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            max_upload_mb: default_max_upload_mb(),
+            oidc: None,
+            id: None,
+        }
+    }
+
+    /// Use another id than `outline`.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The largest upload in MiB (at least 1; the composer reports 0).
+    #[must_use]
+    pub fn max_upload_mb(mut self, mb: u32) -> Self {
+        self.max_upload_mb = mb;
+        self
+    }
+
+    /// Sign in through this OpenID Connect provider.
+    #[must_use]
+    pub fn oidc(mut self, oidc: OutlineOidc) -> Self {
+        self.oidc = Some(oidc);
+        self
+    }
+}
+
+impl App for Outline {
+    fn kind(&self) -> &str {
+        "outline"
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("outline")
+    }
+
+    fn check(&self) -> Vec<SettingProblem> {
+        let mut out = Vec::new();
+        if self.max_upload_mb == 0 {
+            out.push(SettingProblem::new(
+                "max_upload_mb",
+                "max_upload_mb 0 would refuse every upload: give at least 1 (MiB)",
+            ));
+        }
+        if let Some(oidc) = &self.oidc {
+            if oidc.client_id.trim().is_empty() {
+                out.push(SettingProblem::new(
+                    "oidc.client_id",
+                    "oidc.client_id is empty: give the client id registered with the identity provider",
+                ));
+            }
+            let uris = [
+                ("auth_uri", Some(&oidc.auth_uri)),
+                ("token_uri", Some(&oidc.token_uri)),
+                ("userinfo_uri", Some(&oidc.userinfo_uri)),
+                ("logout_uri", oidc.logout_uri.as_ref()),
+            ];
+            for (field, uri) in uris {
+                if let Some(p) = uri.and_then(|u| url_problem(field, u)) {
+                    out.push(SettingProblem::new(format!("oidc.{field}"), p));
+                }
+            }
+        }
+        out
+    }
+
+    fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let data = c.volume(Volume::new("data").backed_up());
+        let db_data = c.volume(Volume::new("db").backed_up());
+        let dumps = c.volume(Volume::new("db-dump").backed_up());
+        let redis_data = c.volume(Volume::new("redis").excluded_from_backup(
+            "cache and job queue: a restored server starts with them empty, losing only the jobs pending at backup time",
+        ));
+        let db_net = c.network(Network::internal("db"));
+        let outbound = c.network(Network::with_egress("outbound"));
+        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        let redis_password = c.secret(Secret::new(
+            "redis-password",
+            SecretFormat::Alphanumeric(32),
+        ));
+        let secret_key = c.secret(Secret::new("secret-key", SecretFormat::Hex(32)));
+        let utils_secret = c.secret(Secret::new("utils-secret", SecretFormat::Hex(32)));
+
+        let max_upload = u64::from(self.max_upload_mb) * MIB;
+        // Starts as root only to give the bind-mounted attachment folder to the image's user.
+        let start = format!(
+            "set -e\n[ \"$(stat -c %u {DATA_DIR})\" = {UID} ] || chown -R {UID}:{UID} {DATA_DIR}\nexec setpriv --reuid={UID} --regid={UID} --clear-groups yarn start\n"
+        );
+        let mut app = Service::new("app", IMAGE)
+            .user("0:0")
+            .command(["sh", "-c", start.as_str()])
+            .env("HOME", "/home/nodejs")
+            .env("NODE_ENV", "production")
+            .env("URL", cx.public_url(&self.host))
+            .env("PORT", HTTP_PORT.to_string())
+            .env("FORCE_HTTPS", "false")
+            .env("WEB_CONCURRENCY", "1")
+            .env("ENABLE_UPDATES", "false")
+            .env("SECRET_KEY", &secret_key)
+            .env("UTILS_SECRET", &utils_secret)
+            .env(
+                "DATABASE_URL",
+                Value::concat([
+                    format!("postgres://{DB}:").into(),
+                    (&db_password).into(),
+                    format!("@db:5432/{DB}").into(),
+                ]),
+            )
+            .env("PGSSLMODE", "disable")
+            .env(
+                "REDIS_URL",
+                Value::concat([
+                    "redis://:".into(),
+                    (&redis_password).into(),
+                    "@redis:6379".into(),
+                ]),
+            )
+            .env("FILE_STORAGE", "local")
+            .env("FILE_STORAGE_LOCAL_ROOT_DIR", DATA_DIR)
+            .env("FILE_STORAGE_UPLOAD_MAX_SIZE", max_upload.to_string())
+            .mount(&data, DATA_DIR)
+            .network(&db_net)
+            .network(&outbound)
+            .port(HTTP_PORT)
+            .depends_on_healthy("db")
+            .depends_on_healthy("redis");
+        if let Some(oidc) = &self.oidc {
+            let client_secret = c.secret(Secret::new(
+                "oidc-client-secret",
+                SecretFormat::Alphanumeric(48),
+            ));
+            app = app
+                .env("OIDC_CLIENT_ID", &oidc.client_id)
+                .env("OIDC_CLIENT_SECRET", &client_secret)
+                .env("OIDC_AUTH_URI", &oidc.auth_uri)
+                .env("OIDC_TOKEN_URI", &oidc.token_uri)
+                .env("OIDC_USERINFO_URI", &oidc.userinfo_uri)
+                .env("OIDC_DISPLAY_NAME", &oidc.display_name)
+                .env("OIDC_USERNAME_CLAIM", &oidc.username_claim)
+                .env("OIDC_SCOPES", "openid profile email");
+            if let Some(logout) = &oidc.logout_uri {
+                app = app.env("OIDC_LOGOUT_URI", logout);
+            }
+        }
+        // No health check here: the image's own (`wget …/_health`) applies.
+        c.service(app);
+        c.service(
+            Service::new("db", POSTGRES_IMAGE)
+                .env("POSTGRES_DB", DB)
+                .env("POSTGRES_USER", DB)
+                .env("POSTGRES_PASSWORD", &db_password)
+                .mount(&db_data, POSTGRES_MOUNT)
+                .mount(&dumps, "/dump")
+                .network(&db_net)
+                .healthcheck(Healthcheck::cmd([
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    DB,
+                    "-d",
+                    DB,
+                ])),
+        );
+        c.service(
+            Service::new("redis", REDIS_IMAGE)
+                .env("REDIS_PASSWORD", &redis_password)
+                // Through the image's entrypoint (drops root, owns /data); the password stays in
+                // the 0600 env file. Default RDB snapshots, so the queue survives a restart.
+                .command([
+                    "sh",
+                    "-c",
+                    "exec docker-entrypoint.sh redis-server --requirepass \"$REDIS_PASSWORD\" --appendonly no",
+                ])
+                .mount(&redis_data, "/data")
+                .network(&db_net)
+                .healthcheck(
+                    Healthcheck::cmd([
+                        "sh",
+                        "-c",
+                        "redis-cli --no-auth-warning -a \"$REDIS_PASSWORD\" ping | grep -q PONG",
+                    ])
+                    .start_period_s(10),
+                ),
+        );
+
+        c.route(
+            Route::new(&self.host)
+                .max_body_bytes(max_upload + MIB)
+                .proxy(Upstream::new("app", HTTP_PORT)),
+        );
+
+        let dump = format!(
+            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
+        );
+        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
+        c.memory_hint_mib(1024);
+        c
+    }
+}
+
+impl crate::CatalogApp for Outline {
+    const KIND: &'static str = "outline";
+    const SUMMARY: &'static str =
+        "A team wiki and knowledge base (Outline with Postgres and Redis; OpenID Connect sign-in)";
+
+    fn with_id(self, id: &str) -> Self {
+        self.id(id)
+    }
+
+    fn example() -> Self {
+        Self::new("wiki.example.com").oidc(
+            OutlineOidc::new(
+                "outline",
+                "https://auth.example.com/api/oidc/authorization",
+                "https://auth.example.com/api/oidc/token",
+                "https://auth.example.com/api/oidc/userinfo",
+            )
+            .display_name("Example SSO"),
+        )
+    }
+}

@@ -1,0 +1,144 @@
+# The variables `nassella build` writes to terraform.tfvars.json (nassella-core/src/render/tfvars.rs).
+# Every key it writes for any provider is declared here, so the same file is accepted by either
+# cloud module; a test in snapshots/tests/terraform.rs keeps the two in step.
+
+# Instance
+
+variable "instance_name" {
+  type        = string
+  description = "Name of the instance: names the Droplet, its volume, firewall and tag (lowercase letters, digits and '-', starting with a letter, at most 40 characters)."
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$", var.instance_name))
+    error_message = "The instance_name must be 1 to 40 lowercase letters, digits and '-', start with a letter and not end with '-'."
+  }
+}
+
+variable "provider_name" {
+  type        = string
+  description = "The provider the bundle was built for; must be \"digitalocean\" for this module (guards against applying another provider's tfvars). Not called `provider`: Terraform reserves that name."
+
+  validation {
+    condition     = var.provider_name == "digitalocean"
+    error_message = "These tfvars were built for another provider: use terraform/<provider>/ for them, or set provider = \"digitalocean\" in the config and rebuild."
+  }
+}
+
+variable "server_type" {
+  type        = string
+  description = "Droplet size slug (e.g. s-1vcpu-2gb)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+$", var.server_type))
+    error_message = "The server_type must be a Droplet size slug such as s-1vcpu-2gb."
+  }
+}
+
+variable "location" {
+  type        = string
+  description = "DigitalOcean region of the Droplet, its volume and its reserved IP (e.g. ams3, fra1, nyc3); the custom image must be available there. Changing it would move the volume: Terraform refuses (prevent_destroy)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+$", var.location))
+    error_message = "The location must be a DigitalOcean region slug such as ams3."
+  }
+}
+
+# Image
+
+variable "image_id" {
+  type        = string
+  default     = null
+  description = "Id of the Flatcar custom image to boot (required here: DigitalOcean custom images carry no labels to select by). Upload flatcar_production_digitalocean_image.bin.bz2 as a custom image in the Droplet's region. A change replaces the Droplet."
+
+  validation {
+    condition     = var.image_id == null ? false : can(regex("^[0-9]+$", var.image_id))
+    error_message = "Set image_id to the numeric id of your Flatcar custom image (instance.image_id in the config); DigitalOcean has no stock Flatcar image."
+  }
+}
+
+variable "image_selector" {
+  type        = string
+  default     = "os=flatcar"
+  description = "Hetzner's snapshot label selector. Not used on DigitalOcean (custom images carry no labels; image_id picks the image); declared so one tfvars contract fits both cloud modules."
+
+  validation {
+    condition     = length(trimspace(var.image_selector)) > 0
+    error_message = "The image_selector must not be empty (e.g. os=flatcar)."
+  }
+}
+
+# Ignition
+
+variable "user_data_file" {
+  type        = string
+  description = "Path of the Ignition config (ignition.json of the bundle). A relative path is taken from the directory Terraform was started in (path.cwd, before any -chdir). A change replaces the Droplet."
+
+  validation {
+    condition     = fileexists(startswith(var.user_data_file, "/") ? var.user_data_file : "${path.cwd}/${var.user_data_file}")
+    error_message = "The user_data_file does not exist: run `nassella build` and start Terraform from the bundle folder, or give an absolute path."
+  }
+}
+
+# Data volume
+
+variable "volume_size_gb" {
+  type        = number
+  description = "Size of the data volume in GiB (10 to 10240). Can grow in place; it never shrinks."
+
+  validation {
+    condition     = var.volume_size_gb == floor(var.volume_size_gb) && var.volume_size_gb >= 10 && var.volume_size_gb <= 10240
+    error_message = "The volume_size_gb must be a whole number from 10 to 10240."
+  }
+}
+
+# Network and DNS
+
+variable "hostnames" {
+  type        = list(string)
+  description = "Public hostnames the apps answer on. Each gets an A record in dns_zone when dns_zone is set."
+
+  validation {
+    condition = alltrue([
+      for h in var.hostnames : length(h) <= 253 && can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$", h))
+    ])
+    error_message = "Every hostname must be a lowercase fully qualified name such as cloud.example.com."
+  }
+
+  validation {
+    condition     = length(distinct(var.hostnames)) == length(var.hostnames)
+    error_message = "The hostnames must be unique."
+  }
+}
+
+variable "tcp_ports" {
+  type        = list(number)
+  description = "Raw TCP ports that apps publish (opted in per app, e.g. Forgejo's SSH); opened in the firewall besides 80 and 443."
+
+  validation {
+    condition     = alltrue([for p in var.tcp_ports : p == floor(p) && p >= 1 && p <= 65535 && p != 80 && p != 443])
+    error_message = "Every TCP port must be a whole number from 1 to 65535 other than 80 and 443 (the proxy's)."
+  }
+}
+
+variable "dns_zone" {
+  type        = string
+  default     = null
+  description = "An existing DigitalOcean domain (e.g. example.com) holding every hostname: Terraform manages one A record per hostname in it. When null, no DNS is managed and the output dns_records_to_create lists what to create by hand."
+
+  validation {
+    condition     = var.dns_zone == null ? true : alltrue([for h in var.hostnames : h == var.dns_zone || endswith(h, ".${var.dns_zone}")])
+    error_message = "Every hostname must be the dns_zone itself or a name inside it; manage the other names' DNS by hand or pick the zone that holds them all."
+  }
+}
+
+variable "dns_ttl" {
+  type        = number
+  default     = 300
+  description = "TTL of the managed DNS records, in seconds (60 to 86400)."
+
+  validation {
+    condition     = var.dns_ttl == floor(var.dns_ttl) && var.dns_ttl >= 60 && var.dns_ttl <= 86400
+    error_message = "The dns_ttl must be a whole number of seconds from 60 to 86400."
+  }
+}
