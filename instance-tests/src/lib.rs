@@ -114,7 +114,9 @@ impl TestEnv {
     pub fn materialise(&self, stack: &Stack) -> LocalInstance {
         let b = build(stack, &keys()).unwrap_or_else(|r| panic!("{r}"));
         let apps: Vec<&str> = stack.app_ids().collect();
-        LocalInstance::materialise(b.bundle.ignition(), &self.name, &apps)
+        LocalInstance::materialise(b.bundle.ignition(), &self.name, &apps, |root| {
+            nassella_core::render::unpack_command(&root.to_string_lossy())
+        })
     }
 }
 

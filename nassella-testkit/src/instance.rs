@@ -86,12 +86,24 @@ pub struct LocalInstance {
 }
 
 impl LocalInstance {
-    /// Apply `ignition` with the real Ignition files stage. `instance` is the stack's instance
-    /// name and `apps` its app ids (for cleanup).
+    /// Apply `ignition` with the real Ignition files stage, then run `first_unit(root)` — the
+    /// shell command of the instance's first unit (unpacking the configuration archive), given
+    /// the temporary root. `instance` is the stack's instance name and `apps` its app ids (for
+    /// cleanup).
+    ///
+    /// # Panics
+    /// When the files stage or the command fails.
     #[must_use]
-    pub fn materialise(ignition: &[u8], instance: &str, apps: &[&str]) -> Self {
+    pub fn materialise(
+        ignition: &[u8],
+        instance: &str,
+        apps: &[&str],
+        first_unit: impl Fn(&Path) -> String,
+    ) -> Self {
+        let root = ignition_files_stage(ignition);
+        must(Command::new("sh").arg("-c").arg(first_unit(root.path())));
         Self {
-            root: ignition_files_stage(ignition),
+            root,
             instance: instance.to_owned(),
             apps: apps.iter().map(|a| (*a).to_owned()).collect(),
             state: tempfile::tempdir().expect("temp dir"),

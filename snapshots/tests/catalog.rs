@@ -92,6 +92,13 @@ fn the_full_catalog_passes_the_real_ignition() {
     let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{r}"));
     kit::ignition_validate(b.bundle.ignition());
     let root = kit::ignition_files_stage(b.bundle.ignition());
+    let unpack = nassella_core::render::unpack_command(&root.path().to_string_lossy());
+    assert!(std::process::Command::new("sh")
+        .arg("-c")
+        .arg(unpack)
+        .status()
+        .unwrap()
+        .success());
     for e in nassella_apps::catalog() {
         let id = (e.example)().id().to_owned();
         assert!(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use nassella_core::render::{instance_plan, IGNITION_FILE};
+use nassella_core::render::{instance_plan, unpack_command, CONFIG_ARCHIVE, IGNITION_FILE};
 use nassella_core::{build, compose, Artifact, Keys, MasterKey, Stack};
 use nassella_testkit as kit;
 use sha2::Digest as _;
@@ -64,10 +64,28 @@ fn ignition_files_stage_writes_exactly_the_plan_and_compose_accepts_it() {
         let stack = with_local_compose(stack, &server.url());
         let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
         let root = kit::ignition_files_stage(b.bundle.ignition());
+        // What nassella-config.service does first at boot: unpack the configuration archive.
+        let unit = root.read_to_string("etc/systemd/system/nassella-config.service");
+        assert!(
+            unit.contains(&unpack_command("/")),
+            "{name}: the unit runs another command:\n{unit}"
+        );
+        let unpack = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(unpack_command(&root.path().to_string_lossy()))
+            .status()
+            .unwrap();
+        assert!(unpack.success());
+        assert_eq!(
+            root.mode(CONFIG_ARCHIVE) & 0o7777,
+            0o600,
+            "the archive holds secrets"
+        );
 
         let validated = compose(&stack).unwrap();
         let (files, units) = instance_plan(&validated, &keys());
         let mut expected = BTreeSet::new();
+        expected.insert(CONFIG_ARCHIVE.trim_start_matches('/').to_owned());
         for f in &files {
             let rel = f.path.trim_start_matches('/');
             expected.insert(rel.to_owned());

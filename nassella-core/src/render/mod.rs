@@ -26,6 +26,8 @@ pub const DATA_LABEL: &str = "nassella-data";
 pub const IGNITION_FILE: &str = "ignition.json";
 /// The Terraform variables' file name in a bundle.
 pub const TFVARS_FILE: &str = "terraform.tfvars.json";
+/// Where the Ignition config puts the archive of `/etc/nassella` (mode 0600: it holds secrets).
+pub const CONFIG_ARCHIVE: &str = "/etc/nassella.tar.gz";
 /// Folder of a bundle holding a readable copy of every file the Ignition config writes.
 pub const INSTANCE_DIR: &str = "instance";
 
@@ -333,12 +335,90 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
     (files, units::units(v, &names))
 }
 
+/// The shell command that unpacks the configuration archive under `root` (`/` on the server):
+/// the previous tree is replaced as a whole, so the configuration is always exactly the
+/// Ignition config's.
+#[must_use]
+pub fn unpack_command(root: &str) -> String {
+    let root = root.trim_end_matches('/');
+    format!(
+        "rm -rf {root}/etc/nassella.new && mkdir -m 0755 {root}/etc/nassella.new && tar -xzf {root}{CONFIG_ARCHIVE} -C {root}/etc/nassella.new && rm -rf {root}/etc/nassella && mv {root}/etc/nassella.new {root}/etc/nassella"
+    )
+}
+
+/// What the Ignition config writes: the files under `/etc/nassella` packed into one archive at
+/// [`CONFIG_ARCHIVE`] (a single gzip stream compresses the compose files, scripts and env files
+/// together far better than one data URL each), and every other file as it is.
+#[must_use]
+pub fn ignition_files(files: &[InstanceFile]) -> Vec<InstanceFile> {
+    let prefix = "/etc/nassella/";
+    let mut out: Vec<InstanceFile> = files
+        .iter()
+        .filter(|f| !f.path.starts_with(prefix))
+        .cloned()
+        .collect();
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in files.iter().filter(|f| f.path.starts_with(prefix)) {
+        let rel = &f.path[prefix.len()..];
+        // Explicit folders (0755) so the tree does not depend on tar's umask.
+        let mut acc = String::new();
+        for part in rel
+            .split('/')
+            .rev()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            acc.push_str(part);
+            acc.push('/');
+            if dirs.insert(acc.clone()) {
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                h.set_mtime(0);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_cksum();
+                tar.append_data(&mut h, &acc, std::io::empty())
+                    .expect("writing to memory");
+            }
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(f.mode);
+        h.set_size(f.contents.len() as u64);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        tar.append_data(&mut h, rel, f.contents.as_slice())
+            .expect("writing to memory");
+    }
+    let archive = tar.into_inner().expect("writing to memory");
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &archive).expect("writing to memory");
+    let mut packed = InstanceFile::text(CONFIG_ARCHIVE, 0o600, "");
+    packed.contents = gz.finish().expect("writing to memory");
+    out.push(packed);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// Render every artifact of a validated stack.
 #[must_use]
 pub fn render(v: &ValidatedStack, keys: &Keys) -> Bundle {
     let (files, units) = instance_plan(v, keys);
     let mut b = Bundle::default();
-    b.insert(IGNITION_FILE, ignition::config(&files, &units));
+    b.insert(
+        IGNITION_FILE,
+        ignition::config(&ignition_files(&files), &units),
+    );
     b.secret.insert(IGNITION_FILE.into());
     b.insert(TFVARS_FILE, tfvars::tfvars(v));
     for f in &files {

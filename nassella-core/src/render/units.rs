@@ -75,6 +75,35 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
         })
         .collect();
 
+    // The configuration tree arrives as one archive (it compresses far better than one data
+    // URL per file); unpacking it comes before everything that reads /etc/nassella.
+    out.push(unit(
+        "nassella-config.service",
+        &Ini::default()
+            .section("Unit")
+            .set(
+                "Description",
+                "Unpack Nassella's read-only configuration into /etc/nassella",
+            )
+            .set("DefaultDependencies", "no")
+            .set("After", "systemd-remount-fs.service")
+            .set(
+                "Before",
+                "nassella-data-prepare.service nassella-restore.service",
+            )
+            .section("Service")
+            .set("Type", "oneshot")
+            .set("RemainAfterExit", "yes")
+            .set(
+                "ExecStart",
+                format!("/bin/sh -c {}", systemd_quote(&super::unpack_command("/"))),
+            )
+            .section("Install")
+            .set("RequiredBy", "nassella-restore.service")
+            .set("WantedBy", "multi-user.target"),
+        true,
+    ));
+
     if v.instance.provider != Provider::Local {
         let mount = names.mount_unit();
         out.push(unit(
@@ -86,7 +115,11 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                     "Wait for the data volume and format it if it is blank",
                 )
                 .set("DefaultDependencies", "no")
-                .set("After", "systemd-udev-settle.service")
+                .set("Requires", "nassella-config.service")
+                .set(
+                    "After",
+                    "systemd-udev-settle.service nassella-config.service",
+                )
                 .set("Before", mount.clone())
                 .section("Service")
                 .set("Type", "oneshot")
@@ -99,8 +132,13 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
             &Ini::default()
                 .section("Unit")
                 .set("Description", "Nassella data volume")
+                // Not ordered before local-fs.target: a late volume must delay only Nassella's
+                // units, never the boot (and never drop it into an emergency shell).
+                .set("DefaultDependencies", "no")
                 .set("Requires", "nassella-data-prepare.service")
-                .set("After", "nassella-data-prepare.service")
+                .set("After", "local-fs-pre.target nassella-data-prepare.service")
+                .set("Before", "umount.target")
+                .set("Conflicts", "umount.target")
                 .section("Mount")
                 .set("What", format!("/dev/disk/by-label/{}", super::DATA_LABEL))
                 .set("Where", root.clone())
