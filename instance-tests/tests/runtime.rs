@@ -454,3 +454,73 @@ fn the_metadata_firewall_rule_is_installed_once_in_docker_user() {
     let forward = must(Command::new("iptables").args(["-S", "FORWARD"]));
     assert!(forward.contains("-j DOCKER-USER"), "{forward}");
 }
+
+#[test]
+fn the_weekly_check_passes_and_every_outcome_is_posted_to_the_notify_url() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    // A local receiver for the notification: it records each POST body.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        listener.local_addr().unwrap().port()
+    );
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let bodies = bodies.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                bodies
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8(body).unwrap());
+                stream
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .unwrap();
+            }
+        });
+    }
+    let env = TestEnv::new();
+    env.init_repo();
+    let stack = env.stack(&env.data(), vec![hello()]);
+    let backup = stack.backup_settings().unwrap().clone().notify_url(&url);
+    let stack = stack.backup(backup);
+    let inst = env.materialise(&stack);
+    inst.boot();
+    inst.run_ok("backup.sh", &[]);
+    let out = inst.run_ok("backup.sh", &["check"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ok: repository check passed"),
+        "{}",
+        show(&out)
+    );
+    wait_for(10, "two notifications", || {
+        bodies.lock().unwrap().len() == 2
+    });
+    let bodies = bodies.lock().unwrap();
+    assert!(
+        bodies[0].contains(r#""status":"ok""#) && bodies[0].contains("backup complete"),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[1].contains("repository check passed"),
+        "{}",
+        bodies[1]
+    );
+    assert!(bodies[0].contains(&format!(r#""host":"{}""#, env.name)));
+}
