@@ -80,12 +80,17 @@ impl TestEnv {
         );
     }
 
+    /// A /28 of 10.213.0.0/16 picked from the port, so parallel tests rarely share one.
+    #[must_use]
+    pub fn subnet(&self) -> String {
+        let i = u32::from(self.port) % 4096;
+        format!("10.213.{}.{}/28", i / 16, (i % 16) * 16)
+    }
+
     /// A stack on the local target with `data` as its data root and `apps`.
     #[must_use]
     pub fn stack(&self, data: &Path, apps: Vec<Box<dyn App>>) -> Stack {
-        // A /28 of 10.213.0.0/16 picked from the port, so parallel tests rarely share one.
-        let i = u32::from(self.port) % 4096;
-        let subnet = format!("10.213.{}.{}/28", i / 16, (i % 16) * 16);
+        let subnet = self.subnet();
         let mut s = Stack::new(
             Instance::new(&self.name)
                 .provider(Provider::Local)

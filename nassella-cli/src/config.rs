@@ -22,6 +22,10 @@ pub struct ConfigFile {
     /// catalog app with `app = "…"`; the other keys are that app's settings.
     #[schemars(with = "BTreeMap<String, AppTable>")]
     pub apps: BTreeMap<Spanned<String>, Spanned<toml::Table>>,
+    /// Image replacements, `"caddy:2.11.4-alpine" = "registry.example.com/caddy:2.11.4-alpine"`:
+    /// a mirror, or images built locally for the local target.
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
 }
 
 /// Only for the schema: an app table.
@@ -56,6 +60,10 @@ pub struct InstanceConfig {
     pub reboot_window_start: Option<String>,
     /// Length of the reboot window (default `1h`).
     pub reboot_window_length: Option<String>,
+    /// Host port of the proxy for HTTP (default 80; the local target often needs another).
+    pub http_port: Option<u16>,
+    /// Host port of the proxy for HTTPS (default 443).
+    pub https_port: Option<u16>,
     /// The Flatcar image by id: a Hetzner snapshot id or a DigitalOcean custom image id
     /// (required on DigitalOcean; on Hetzner it wins over `image_selector`).
     pub image_id: Option<String>,
@@ -136,6 +144,9 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
     if let Some(v) = i.tls {
         instance = instance.tls(v);
     }
+    if i.http_port.is_some() || i.https_port.is_some() {
+        instance = instance.host_ports(i.http_port.unwrap_or(80), i.https_port.unwrap_or(443));
+    }
     if let Some(v) = i.proxy_subnet {
         instance = instance.proxy_subnet(v);
     }
@@ -159,6 +170,9 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
         });
     }
     let mut stack = Stack::new(instance);
+    for (from, to) in cfg.images {
+        stack = stack.image_override(from, to);
+    }
 
     if let Some(b) = cfg.backup {
         let d = Retention::default();

@@ -6,7 +6,11 @@
 //! commands: `cargo run -p examples --bin family -- build --out out/family`.
 
 pub mod config;
+pub mod deploy;
 pub mod keys;
+pub mod local;
+pub mod materialise;
+pub mod modules;
 pub mod output;
 
 use std::path::{Path, PathBuf};
@@ -46,10 +50,54 @@ enum Command {
         #[command(flatten)]
         input: Input,
     },
+    /// Build into the instance's state folder and show what Terraform would change.
+    ///
+    /// With --detailed-exitcode: exit 0 when nothing would change, 2 when something would.
+    Plan {
+        #[command(flatten)]
+        input: Input,
+        /// Exit 2 when the plan has changes (0 when none), like `terraform plan`.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Deploy: build into the state folder, create the restic repository if it is missing, then
+    /// `terraform apply`. A second apply with the same config changes nothing.
+    Apply {
+        #[command(flatten)]
+        input: Input,
+    },
+    /// Remove the server (or the local stack). The data volume is kept: cloud modules protect
+    /// it with prevent_destroy, and the local target leaves its data folder alone.
+    Destroy {
+        #[command(flatten)]
+        input: Input,
+    },
+    /// The local target's runtime, called by its Terraform module.
+    #[command(hide = true, subcommand)]
+    Local(LocalCommand),
     /// Print the JSON Schema of the config file (for editors and review).
     Schema,
     /// List the apps a config file can name.
     Apps,
+}
+
+#[derive(Debug, Subcommand)]
+enum LocalCommand {
+    /// Materialise an Ignition config into a folder and start the instance on Docker.
+    Up {
+        /// The Ignition config.
+        #[arg(long)]
+        ignition: PathBuf,
+        /// The folder that plays the server's root file system.
+        #[arg(long)]
+        root: PathBuf,
+    },
+    /// Stop the instance materialised in a folder (its data stays).
+    Down {
+        /// The folder that plays the server's root file system.
+        #[arg(long)]
+        root: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +157,20 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
                 Err(r) => Ok(print_report(&r)),
             }
         }
+        Command::Plan {
+            input,
+            detailed_exitcode,
+        } => run_deploy(&input, given, "plan", detailed_exitcode),
+        Command::Apply { input } => run_deploy(&input, given, "apply", false),
+        Command::Destroy { input } => run_deploy(&input, given, "destroy", false),
+        Command::Local(LocalCommand::Up { ignition, root }) => {
+            local::up(&ignition, &root)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Local(LocalCommand::Down { root }) => {
+            local::down(&root)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build { input, out } => {
             let Some(stack) = load(&input, given)? else {
                 return Ok(ExitCode::FAILURE);
@@ -135,6 +197,72 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
                 }
                 Err(r) => Ok(print_report(&r)),
             }
+        }
+    }
+}
+
+/// plan, apply or destroy: build into the state folder, then Terraform.
+fn run_deploy(
+    input: &Input,
+    given: Option<Stack>,
+    action: &str,
+    detailed_exitcode: bool,
+) -> Result<ExitCode> {
+    use deploy::{phase, StateDir};
+    let Some(mut stack) = load(input, given)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let state = StateDir::of(stack.instance().name());
+    deploy::adapt_for_target(&mut stack, &state);
+    let provider = stack.instance().provider_kind();
+    phase(&format!("building {} for {provider}", describe(&stack)));
+    let keys = keys::resolve(input, stack.instance().name(), true)?;
+    let built = match nassella_core::build(&stack, &keys) {
+        Ok(b) if input.strict && !b.warnings.is_empty() => {
+            return Ok(print_report(&b.warnings.clone().strict()))
+        }
+        Ok(b) => b,
+        Err(r) => return Ok(print_report(&r)),
+    };
+    for p in built.warnings.problems() {
+        eprintln!("{p}");
+    }
+    output::write_atomically(&built.bundle, &state.bundle())?;
+    eprintln!(
+        "    bundle in {} (Ignition {} bytes)",
+        state.bundle().display(),
+        built.bundle.ignition().len()
+    );
+    if action != "destroy" {
+        deploy::ensure_repository(&stack, &keys)?;
+    }
+    let dir = deploy::write_module(&state, provider)?;
+    phase("terraform init");
+    if deploy::terraform(&dir, &["init".into(), "-input=false".into()])? != 0 {
+        bail!("terraform init failed (its output is above); for a cloud target, the provider must be downloadable");
+    }
+    let mut args = vec![action.to_owned()];
+    args.extend(deploy::var_args(&state, provider));
+    match action {
+        "plan" if detailed_exitcode => args.push("-detailed-exitcode".into()),
+        "apply" | "destroy" => args.push("-auto-approve".into()),
+        _ => {}
+    }
+    phase(&format!("terraform {action}"));
+    let code = deploy::terraform(&dir, &args)?;
+    match (action, code) {
+        (_, 0) => {
+            if action == "apply" {
+                eprintln!("==> applied; the state is in {}", state.root().display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ("plan", 2) if detailed_exitcode => Ok(ExitCode::from(2)),
+        _ => {
+            eprintln!(
+                "terraform {action} failed (exit {code}); its output is above. Nothing else was changed: fix the cause and run `nassella {action}` again."
+            );
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -1,0 +1,172 @@
+//! `nassella plan | apply | destroy`: render into the instance's state folder, make sure the
+//! restic repository exists, then run Terraform on the target's module there. One state folder
+//! per instance (`$NASSELLA_STATE_DIR/<instance>/`), so many control planes live side by side:
+//!
+//! ```text
+//! <state>/master.key     every secret derives from it (created by the first build)
+//! <state>/bundle/        the last rendered bundle (replaced atomically)
+//! <state>/terraform/     the target's module and Terraform's state
+//! <state>/instance/      local target: the materialised instance
+//! <state>/data/          local target: the data volume (a folder)
+//! ```
+//!
+//! Credentials come from the environment (`HCLOUD_TOKEN`, `DIGITALOCEAN_TOKEN`, the backup
+//! storage keys), never from the command line or a file Nassella writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context as _, Result};
+use nassella_core::{Keys, Provider, Stack};
+
+/// Print a progress line for a phase.
+pub fn phase(what: &str) {
+    eprintln!("==> {what}");
+}
+
+/// Paths of one instance's state folder.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// The state folder of `instance`.
+    #[must_use]
+    pub fn of(instance: &str) -> Self {
+        Self {
+            root: crate::keys::state_dir(instance),
+        }
+    }
+    /// The folder itself.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The last bundle.
+    #[must_use]
+    pub fn bundle(&self) -> PathBuf {
+        self.root.join("bundle")
+    }
+    /// Terraform's working folder.
+    #[must_use]
+    pub fn terraform(&self) -> PathBuf {
+        self.root.join("terraform")
+    }
+    /// The local target's data folder.
+    #[must_use]
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+}
+
+/// The local target keeps its data volume in the state folder unless the config names one.
+pub fn adapt_for_target(stack: &mut Stack, state: &StateDir) {
+    let i = stack.instance();
+    if i.provider_kind() == Provider::Local && i.data_root_path() == "/srv/data" {
+        let moved = i.clone().data_root(state.data().to_string_lossy());
+        *stack.instance_mut() = moved;
+    }
+}
+
+/// Make sure the restic repository exists: `restic cat config`, and `restic init` only when
+/// restic says there is no repository (exit 10; restic before 0.17: exit 1 with its message).
+///
+/// # Errors
+/// When restic cannot be run, or the repository cannot be read for another reason.
+pub fn ensure_repository(stack: &Stack, keys: &Keys) -> Result<()> {
+    let Some(b) = stack.backup_settings() else {
+        eprintln!("warning: no backup is configured; skipping the restic repository");
+        return Ok(());
+    };
+    phase(&format!("restic repository {}", b.repository()));
+    let restic = |args: &[&str]| {
+        let mut c = Command::new("restic");
+        c.args(args)
+            .env("RESTIC_REPOSITORY", b.repository())
+            .env("RESTIC_PASSWORD", keys.restic_password())
+            .stdin(Stdio::null());
+        c
+    };
+    let out = restic(&["cat", "config"]).output().context(
+        "running restic (install it: `apt-get install restic`, or put a restic binary on PATH)",
+    )?;
+    if out.status.success() {
+        eprintln!("    the repository exists");
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let missing = out.status.code() == Some(10)
+        || (out.status.code() == Some(1)
+            && err.contains("Is there a repository at the following location"));
+    if !missing {
+        bail!(
+            "cannot read the restic repository {} (restic exit {:?}):\n{err}\ncheck the repository URL and the storage credentials in the environment",
+            b.repository(),
+            out.status.code()
+        );
+    }
+    eprintln!("    no repository yet: creating it");
+    let out = restic(&["init"]).output().context("running restic init")?;
+    if !out.status.success() {
+        bail!(
+            "restic init failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Write the target's module into the state folder.
+///
+/// # Errors
+/// On I/O failure.
+pub fn write_module(state: &StateDir, provider: Provider) -> Result<PathBuf> {
+    let dir = state.terraform();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in crate::modules::files(provider) {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(*text) {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Run Terraform in `dir`, its output streamed to the user. Returns the exit code.
+///
+/// # Errors
+/// When Terraform cannot be started.
+pub fn terraform(dir: &Path, args: &[String]) -> Result<i32> {
+    let status = Command::new("terraform")
+        .arg(format!("-chdir={}", dir.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .context("running terraform (install Terraform >= 1.4 and put it on PATH)")?;
+    Ok(status.code().unwrap_or(1))
+}
+
+/// The `-var…` arguments of a plan or apply.
+#[must_use]
+pub fn var_args(state: &StateDir, provider: Provider) -> Vec<String> {
+    let bundle = state.bundle();
+    let mut v = vec![
+        "-input=false".to_owned(),
+        format!(
+            "-var-file={}",
+            bundle.join(nassella_core::render::TFVARS_FILE).display()
+        ),
+        format!(
+            "-var=user_data_file={}",
+            bundle.join(nassella_core::render::IGNITION_FILE).display()
+        ),
+    ];
+    if provider == Provider::Local {
+        let exe =
+            std::env::current_exe().map_or_else(|_| "nassella".into(), |p| p.display().to_string());
+        v.push(format!("-var=nassella_bin={exe}"));
+        v.push(format!("-var=state_dir={}", state.root().display()));
+    }
+    v
+}

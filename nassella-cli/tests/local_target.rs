@@ -1,0 +1,157 @@
+//! The control plane end to end on the local target, with the real Terraform (only its built-in
+//! `terraform_data`, so it runs offline), the real Docker engine and restic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use instance_tests::TestEnv;
+use nassella_testkit::images::{CADDY_IMAGE, HELLO_IMAGE, RESTIC_IMAGE};
+use nassella_testkit::instance::{free_port, http_get, show, tree_hashes};
+
+const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+fn config(env: &TestEnv, hello_image: &str) -> String {
+    format!(
+        r#"[instance]
+name = "{name}"
+provider = "local"
+tls = {{ mode = "http_only" }}
+http_port = {port}
+https_port = {https}
+proxy_subnet = "{subnet}"
+
+[backup]
+repository = "{repo}"
+
+[images]
+"caddy:2.11.4-alpine" = "{caddy}"
+"restic/restic:0.19.1" = "{restic}"
+
+[apps.hello]
+app = "hello"
+host = "hello.test"
+image = "{hello_image}"
+"#,
+        name = env.name,
+        port = env.port,
+        https = free_port(),
+        subnet = env.subnet(),
+        repo = env.repo().display(),
+        caddy = CADDY_IMAGE,
+        restic = RESTIC_IMAGE,
+    )
+}
+
+fn nassella(state: &Path, args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nassella"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NASSELLA_STATE_DIR", state)
+        .env("NASSELLA_MASTER_KEY", KEY)
+        .env("NASSELLA_COMPOSE", nassella_testkit::compose_binary_path())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "{}", show(&out));
+    out
+}
+
+#[test]
+fn apply_twice_replace_and_destroy_on_the_local_target() {
+    if Command::new("terraform").arg("version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "terraform is required in CI"
+        );
+        eprintln!("skipped: terraform is not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    let state = env.path("state");
+    let cfg = env.path("cfg").join("apps.config");
+    std::fs::write(&cfg, config(&env, HELLO_IMAGE)).unwrap();
+    let inst = state.join(&env.name);
+
+    // apply: the repository is created, the app answers through Caddy.
+    let out = ok(nassella(&state, &["apply"], &cfg));
+    let log = String::from_utf8_lossy(&out.stderr);
+    for phase in [
+        "==> building",
+        "==> restic repository",
+        "==> terraform init",
+        "==> terraform apply",
+        "==> applied",
+    ] {
+        assert!(log.contains(phase), "missing progress line {phase}:\n{log}");
+    }
+    assert_eq!(
+        http_get(env.port, "hello.test", "/").body.trim(),
+        "hello from hello"
+    );
+    assert!(env.repo().join("config").exists(), "restic init ran");
+    let ignition = std::fs::read(inst.join("bundle/ignition.json")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(inst.join("hosts")).unwrap(),
+        "127.0.0.1 hello.test\n"
+    );
+
+    // apply again: no change at all.
+    let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    ok(nassella(&state, &["apply"], &cfg));
+    assert_eq!(
+        std::fs::read(inst.join("bundle/ignition.json")).unwrap(),
+        ignition,
+        "same config, same bytes"
+    );
+    let log = std::fs::read_to_string(inst.join("local.log")).unwrap();
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "a second apply restarted nothing:\n{log}"
+    );
+
+    // A changed app setting replaces the instance: the old stack stops before the new one
+    // starts on the same data, which survives byte for byte.
+    std::fs::write(
+        inst.join("data/hello/data/notes.txt"),
+        "written before the replacement\n",
+    )
+    .unwrap();
+    let before = tree_hashes(&inst.join("data"));
+    let retagged = "nassella/hello:1.0-retagged";
+    assert!(Command::new("docker")
+        .args(["tag", HELLO_IMAGE, retagged])
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(&cfg, config(&env, retagged)).unwrap();
+    let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    ok(nassella(&state, &["apply"], &cfg));
+    let log = std::fs::read_to_string(inst.join("local.log")).unwrap();
+    let steps: Vec<&str> = log.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(steps, ["up", "down", "up"], "{log}");
+    assert_eq!(
+        tree_hashes(&inst.join("data")),
+        before,
+        "data changed across the replacement"
+    );
+    assert_eq!(
+        http_get(env.port, "hello.test", "/notes.txt").body,
+        "written before the replacement\n"
+    );
+
+    // destroy: the stack goes, the data stays.
+    ok(nassella(&state, &["destroy"], &cfg));
+    assert_eq!(
+        http_get(env.port, "hello.test", "/").status,
+        0,
+        "nothing listens any more"
+    );
+    assert_eq!(tree_hashes(&inst.join("data")), before);
+    let _ = Command::new("docker").args(["rmi", retagged]).status();
+}
