@@ -196,3 +196,38 @@ impl App for WebAndDb {
         c
     }
 }
+
+/// A config file for the local target: the hello app (with `hello_image`) on this test's port,
+/// subnet and repository, with the locally built images.
+#[must_use]
+pub fn local_target_config(env: &TestEnv, hello_image: &str) -> String {
+    format!(
+        r#"[instance]
+name = "{name}"
+provider = "local"
+tls = {{ mode = "http_only" }}
+http_port = {port}
+https_port = {https}
+proxy_subnet = "{subnet}"
+
+[backup]
+repository = "{repo}"
+
+[images]
+"caddy:2.11.4-alpine" = "{caddy}"
+"restic/restic:0.19.1" = "{restic}"
+
+[apps.hello]
+app = "hello"
+host = "hello.test"
+image = "{hello_image}"
+"#,
+        name = env.name,
+        port = env.port,
+        https = free_port(),
+        subnet = env.subnet(),
+        repo = env.repo().display(),
+        caddy = CADDY_IMAGE,
+        restic = RESTIC_IMAGE,
+    )
+}

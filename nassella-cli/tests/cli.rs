@@ -203,3 +203,31 @@ fn schema_lists_every_catalog_app() {
     assert_eq!(kinds, catalog);
     assert!(v["properties"]["instance"].is_object());
 }
+
+#[test]
+fn the_binary_carries_every_file_of_every_terraform_module() {
+    use nassella_core::Provider;
+    for (provider, dir) in [
+        (Provider::Local, "local"),
+        (Provider::Hetzner, "hetzner"),
+        (Provider::DigitalOcean, "digitalocean"),
+    ] {
+        let on_disk: std::collections::BTreeSet<String> = std::fs::read_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../terraform")
+                .join(dir),
+        )
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tf"))
+        .collect();
+        let embedded: std::collections::BTreeSet<String> = nassella_cli::modules::files(provider)
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        assert_eq!(
+            embedded, on_disk,
+            "terraform/{dir}: add new files to nassella-cli/src/modules.rs"
+        );
+    }
+}

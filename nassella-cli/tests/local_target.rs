@@ -4,43 +4,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use instance_tests::TestEnv;
-use nassella_testkit::images::{CADDY_IMAGE, HELLO_IMAGE, RESTIC_IMAGE};
-use nassella_testkit::instance::{free_port, http_get, show, tree_hashes};
+use instance_tests::{local_target_config, TestEnv};
+use nassella_testkit::images::HELLO_IMAGE;
+use nassella_testkit::instance::{http_get, show, tree_hashes};
 
 const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
-
-fn config(env: &TestEnv, hello_image: &str) -> String {
-    format!(
-        r#"[instance]
-name = "{name}"
-provider = "local"
-tls = {{ mode = "http_only" }}
-http_port = {port}
-https_port = {https}
-proxy_subnet = "{subnet}"
-
-[backup]
-repository = "{repo}"
-
-[images]
-"caddy:2.11.4-alpine" = "{caddy}"
-"restic/restic:0.19.1" = "{restic}"
-
-[apps.hello]
-app = "hello"
-host = "hello.test"
-image = "{hello_image}"
-"#,
-        name = env.name,
-        port = env.port,
-        https = free_port(),
-        subnet = env.subnet(),
-        repo = env.repo().display(),
-        caddy = CADDY_IMAGE,
-        restic = RESTIC_IMAGE,
-    )
-}
 
 fn nassella(state: &Path, args: &[&str], config: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nassella"))
@@ -72,7 +40,7 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     let env = TestEnv::new();
     let state = env.path("state");
     let cfg = env.path("cfg").join("apps.config");
-    std::fs::write(&cfg, config(&env, HELLO_IMAGE)).unwrap();
+    std::fs::write(&cfg, local_target_config(&env, HELLO_IMAGE)).unwrap();
     let inst = state.join(&env.name);
 
     // apply: the repository is created, the app answers through Caddy.
@@ -128,7 +96,7 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
         .status()
         .unwrap()
         .success());
-    std::fs::write(&cfg, config(&env, retagged)).unwrap();
+    std::fs::write(&cfg, local_target_config(&env, retagged)).unwrap();
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     ok(nassella(&state, &["apply"], &cfg));
