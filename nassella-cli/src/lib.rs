@@ -5,6 +5,7 @@
 //! A deployment written in Rust hands its stack to [`main_with`], so it is driven by the same
 //! commands: `cargo run -p examples --bin family -- build --out out/family`.
 
+pub mod backups;
 pub mod config;
 pub mod deploy;
 pub mod keys;
@@ -72,6 +73,9 @@ enum Command {
         #[command(flatten)]
         input: Input,
     },
+    /// List the instance's backups, or restore one onto a fresh instance.
+    #[command(subcommand)]
+    Backups(backups::BackupsCommand),
     /// The local target's runtime, called by its Terraform module.
     #[command(hide = true, subcommand)]
     Local(LocalCommand),
@@ -163,6 +167,7 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
         } => run_deploy(&input, given, "plan", detailed_exitcode),
         Command::Apply { input } => run_deploy(&input, given, "apply", false),
         Command::Destroy { input } => run_deploy(&input, given, "destroy", false),
+        Command::Backups(cmd) => backups::run(cmd, given),
         Command::Local(LocalCommand::Up { ignition, root }) => {
             local::up(&ignition, &root)?;
             Ok(ExitCode::SUCCESS)
@@ -208,10 +213,22 @@ fn run_deploy(
     action: &str,
     detailed_exitcode: bool,
 ) -> Result<ExitCode> {
-    use deploy::{phase, StateDir};
-    let Some(mut stack) = load(input, given)? else {
+    let Some(stack) = load(input, given)? else {
         return Ok(ExitCode::FAILURE);
     };
+    deploy_stack(input, stack, action, detailed_exitcode, &[])
+}
+
+/// plan, apply or destroy of a loaded (and possibly adjusted) stack; `extra` are more Terraform
+/// arguments (`backups restore` forces the replacement of the local instance).
+pub(crate) fn deploy_stack(
+    input: &Input,
+    mut stack: Stack,
+    action: &str,
+    detailed_exitcode: bool,
+    extra: &[String],
+) -> Result<ExitCode> {
+    use deploy::{phase, StateDir};
     let state = StateDir::of(stack.instance().name());
     deploy::adapt_for_target(&mut stack, &state);
     let provider = stack.instance().provider_kind();
@@ -243,6 +260,7 @@ fn run_deploy(
     }
     let mut args = vec![action.to_owned()];
     args.extend(deploy::var_args(&state, provider));
+    args.extend(extra.iter().cloned());
     match action {
         "plan" if detailed_exitcode => args.push("-detailed-exitcode".into()),
         "apply" | "destroy" => args.push("-auto-approve".into()),

@@ -1,0 +1,666 @@
+//! `nassella backups list | restore`: the instance's restic snapshots, seen from the control
+//! plane. Nothing here logs in to the server: the control plane reads the repository directly,
+//! with the password derived from the master key and the storage credentials of the environment
+//! (restic inherits them), exactly as `nassella apply` does when it creates the repository.
+//!
+//! A restore is immutable like every other change: the data folder is never written over. On the
+//! local target the current data folder is moved aside, and a new instance, built with the chosen
+//! snapshot, restores it onto the blank folder at boot. Cloud targets need a new volume, which is
+//! not automated yet.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Subcommand;
+use nassella_core::{Provider, Stack};
+use serde::{Deserialize, Serialize};
+
+use crate::deploy::{phase, StateDir};
+use crate::Input;
+
+/// The tag of the snapshots the server's backup keeps (warm-up snapshots are tagged otherwise).
+pub const TAG: &str = "nassella";
+
+/// `nassella backups …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupsCommand {
+    /// List this instance's snapshots in the restic repository, newest first.
+    ///
+    /// Only the repository is read (restic runs on this machine with the storage credentials of
+    /// the environment); the server is not contacted.
+    List {
+        #[command(flatten)]
+        input: Input,
+        /// Print a JSON array of {id, short_id, time, host, tags} instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a snapshot the immutable way: a new instance on a blank data volume restores it
+    /// at boot.
+    ///
+    /// Local target: the running instance is stopped, its data folder is moved aside to
+    /// `<data>.before-restore-<time>` (never deleted), and the instance is replaced with one that
+    /// restores the snapshot. Cloud targets: not automated yet (nothing is changed).
+    Restore {
+        /// The snapshot id, or a unique prefix of it (see `nassella backups list`).
+        snapshot: String,
+        #[command(flatten)]
+        input: Input,
+    },
+}
+
+/// One snapshot, as `restic snapshots --json` prints it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Snapshot {
+    /// The full id (64 hex digits).
+    pub id: String,
+    /// The short id (the first 8 hex digits).
+    #[serde(default)]
+    pub short_id: String,
+    /// When the snapshot was taken (RFC 3339, in the server's time zone).
+    pub time: String,
+    /// The host name it was taken on (the instance name).
+    #[serde(default)]
+    pub hostname: String,
+    /// The backed-up paths.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// The tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Statistics (restic 0.17 and later).
+    #[serde(default)]
+    pub summary: Option<Summary>,
+}
+
+/// The statistics restic 0.17 and later store in a snapshot.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Summary {
+    /// Bytes read by the backup.
+    #[serde(default)]
+    pub total_bytes_processed: Option<u64>,
+    /// Files read by the backup.
+    #[serde(default)]
+    pub total_files_processed: Option<u64>,
+}
+
+/// What `--json` prints for a snapshot: a stable shape, keys in this order.
+#[derive(Debug, Serialize)]
+struct JsonSnapshot<'a> {
+    id: &'a str,
+    short_id: &'a str,
+    time: String,
+    host: &'a str,
+    tags: &'a [String],
+}
+
+/// The snapshots of a repository, or the fact that there is no repository yet.
+#[derive(Debug)]
+pub enum Listing {
+    /// restic says there is no repository at that location.
+    NoRepository,
+    /// The snapshots, newest first.
+    Snapshots(Vec<Snapshot>),
+}
+
+/// Run a `nassella backups` command.
+pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode> {
+    match cmd {
+        BackupsCommand::List { input, json } => list(&input, given, json),
+        BackupsCommand::Restore { snapshot, input } => restore(&input, given, &snapshot),
+    }
+}
+
+/// The stack and the restic repository and password, or `None` after config problems.
+fn open(input: &Input, given: Option<Stack>) -> Result<Option<(Stack, Restic)>> {
+    let Some(stack) = crate::load(input, given)? else {
+        return Ok(None);
+    };
+    let instance = stack.instance().name().to_owned();
+    let Some(backup) = stack.backup_settings() else {
+        bail!("the config has no [backup] section, so instance `{instance}` has no backups");
+    };
+    require_master_key(input, &instance)?;
+    let keys = crate::keys::resolve(input, &instance, false)?;
+    let restic = Restic {
+        repository: backup.repository().to_owned(),
+        password: keys.restic_password(),
+        host: instance,
+    };
+    Ok(Some((stack, restic)))
+}
+
+/// The restic password derives from the master key: without it, the stand-in key of `validate`
+/// would only earn a confusing "wrong password" from restic.
+fn require_master_key(input: &Input, instance: &str) -> Result<()> {
+    if std::env::var_os("NASSELLA_MASTER_KEY").is_some() {
+        return Ok(());
+    }
+    let path = input
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| crate::keys::state_dir(instance).join("master.key"));
+    if !path.exists() {
+        bail!(
+            "no master key at {}: the backups are encrypted with a password derived from the key this instance was deployed with; pass --master-key-file <file> or set NASSELLA_MASTER_KEY",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// How to reach the repository.
+struct Restic {
+    repository: String,
+    password: String,
+    host: String,
+}
+
+impl Restic {
+    /// `restic snapshots --json --host <instance> --tag nassella`, sorted newest first.
+    fn snapshots(&self) -> Result<Listing> {
+        let out = Command::new("restic")
+            .args(["snapshots", "--json", "--no-lock", "--host", &self.host])
+            .args(["--tag", TAG])
+            .env("RESTIC_REPOSITORY", &self.repository)
+            .env("RESTIC_PASSWORD", &self.password)
+            // The password above is the one; a password file or command of the user's shell
+            // would conflict with it.
+            .env_remove("RESTIC_REPOSITORY_FILE")
+            .env_remove("RESTIC_PASSWORD_FILE")
+            .env_remove("RESTIC_PASSWORD_COMMAND")
+            .stdin(Stdio::null())
+            .output()
+            .context(
+                "running restic (install it: `apt-get install restic`, or put a restic binary on PATH)",
+            )?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            if is_missing_repository(out.status.code(), &err) {
+                return Ok(Listing::NoRepository);
+            }
+            bail!(
+                "cannot list the snapshots in {} (restic exit {}):\n{}\ncheck the repository in the config, the storage credentials in the environment ({}), and that the master key is the one this instance was deployed with (another key gives \"wrong password\")",
+                self.repository,
+                out.status.code().map_or_else(|| "by a signal".to_owned(), |c| c.to_string()),
+                err.trim_end(),
+                crate::keys::BACKUP_ENV.join(", ")
+            );
+        }
+        let snapshots: Option<Vec<Snapshot>> = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("reading the output of `restic snapshots --json` ({err})"))?;
+        let mut snapshots = snapshots.unwrap_or_default();
+        sort_newest_first(&mut snapshots)?;
+        Ok(Listing::Snapshots(snapshots))
+    }
+}
+
+/// restic >= 0.17 exits 10 when there is no repository; older ones exit 1 and say so.
+fn is_missing_repository(code: Option<i32>, stderr: &str) -> bool {
+    code == Some(10)
+        || (code == Some(1) && stderr.contains("Is there a repository at the following location?"))
+}
+
+/// Sort by time (newest first), then by id; fill in missing short ids.
+fn sort_newest_first(snapshots: &mut [Snapshot]) -> Result<()> {
+    let mut keyed = Vec::with_capacity(snapshots.len());
+    for s in snapshots.iter() {
+        let t = parse_rfc3339(&s.time).with_context(|| {
+            format!(
+                "snapshot {}: unreadable time `{}` from restic",
+                s.id, s.time
+            )
+        })?;
+        keyed.push(t);
+    }
+    let mut order: Vec<usize> = (0..snapshots.len()).collect();
+    order.sort_by(|&a, &b| {
+        keyed[b]
+            .cmp(&keyed[a])
+            .then_with(|| snapshots[a].id.cmp(&snapshots[b].id))
+    });
+    let sorted: Vec<Snapshot> = order.iter().map(|&i| snapshots[i].clone()).collect();
+    for (slot, mut s) in snapshots.iter_mut().zip(sorted) {
+        if s.short_id.is_empty() {
+            s.short_id = s.id.chars().take(8).collect();
+        }
+        *slot = s;
+    }
+    Ok(())
+}
+
+const NO_REPOSITORY: &str =
+    "no backups yet: the repository does not exist; `nassella apply` creates it";
+
+fn list(input: &Input, given: Option<Stack>, json: bool) -> Result<ExitCode> {
+    let Some((_, restic)) = open(input, given)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let listing = restic.snapshots()?;
+    let missing = matches!(listing, Listing::NoRepository);
+    let snapshots = match listing {
+        Listing::NoRepository => {
+            eprintln!("{NO_REPOSITORY} ({})", restic.repository);
+            Vec::new()
+        }
+        Listing::Snapshots(s) => s,
+    };
+    if json {
+        println!("{}", to_json(&snapshots)?);
+    } else if snapshots.is_empty() {
+        if !missing {
+            eprintln!(
+                "no snapshot of instance `{}` tagged {TAG} in {}",
+                restic.host, restic.repository
+            );
+        }
+    } else {
+        print!("{}", table(&snapshots));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `--json` output: an array, newest first, each object's keys in a fixed order.
+fn to_json(snapshots: &[Snapshot]) -> Result<String> {
+    let rows = snapshots
+        .iter()
+        .map(|s| {
+            Ok(JsonSnapshot {
+                id: &s.id,
+                short_id: &s.short_id,
+                time: utc(&s.time, 'T', "Z")?,
+                host: &s.hostname,
+                tags: &s.tags,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(serde_json::to_string_pretty(&rows)?)
+}
+
+/// The table: short id, time in UTC, size and files (restic 0.17+ records them), paths.
+fn table(snapshots: &[Snapshot]) -> String {
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "TIME (UTC)".to_owned(),
+        "SIZE".to_owned(),
+        "FILES".to_owned(),
+        "PATHS".to_owned(),
+    ]];
+    for s in snapshots {
+        let summary = s.summary.clone().unwrap_or_default();
+        rows.push([
+            s.short_id.clone(),
+            utc(&s.time, ' ', "").unwrap_or_else(|_| s.time.clone()),
+            summary
+                .total_bytes_processed
+                .map_or_else(|| "-".to_owned(), human_size),
+            summary
+                .total_files_processed
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            s.paths.join(","),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// The snapshot whose id (or short id) starts with `wanted`.
+fn find<'a>(snapshots: &'a [Snapshot], wanted: &str, restic: &Restic) -> Result<&'a Snapshot> {
+    let wanted = wanted.trim().to_ascii_lowercase();
+    let known = || {
+        snapshots
+            .iter()
+            .map(|s| s.short_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if snapshots.is_empty() {
+        bail!(
+            "there is no snapshot `{wanted}`: the repository {} has no snapshot of instance `{}` yet",
+            restic.repository,
+            restic.host
+        );
+    }
+    if wanted.is_empty() || !wanted.bytes().all(|c| c.is_ascii_hexdigit()) {
+        bail!(
+            "`{wanted}` is not a snapshot id (hex digits); the snapshots of instance `{}` are: {}",
+            restic.host,
+            known()
+        );
+    }
+    let hits: Vec<&Snapshot> = snapshots
+        .iter()
+        .filter(|s| s.id.starts_with(&wanted) || s.short_id.starts_with(&wanted))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => bail!(
+            "no snapshot `{wanted}` of instance `{}` in {}; the snapshots are: {} (newest first; see `nassella backups list`)",
+            restic.host,
+            restic.repository,
+            known()
+        ),
+        many => bail!(
+            "`{wanted}` matches {} snapshots ({}); give more digits",
+            many.len(),
+            many.iter()
+                .map(|s| s.short_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode> {
+    let Some((mut stack, restic)) = open(input, given)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let snapshots = match restic.snapshots()? {
+        Listing::NoRepository => bail!(
+            "nothing to restore: the repository {} does not exist (`nassella apply` creates it, and the server's daily backup fills it)",
+            restic.repository
+        ),
+        Listing::Snapshots(s) => s,
+    };
+    let snap = find(&snapshots, wanted, &restic)?.clone();
+    let when = utc(&snap.time, ' ', " UTC").unwrap_or_else(|_| snap.time.clone());
+    eprintln!(
+        "snapshot {} of instance `{}`, taken {when}",
+        snap.id, restic.host
+    );
+
+    let provider = stack.instance().provider_kind();
+    if provider != Provider::Local {
+        eprintln!(
+            "error: restoring onto a {provider} server is not automated yet; nothing was changed.\n\
+             A restore only ever writes onto a blank data volume, so it needs a new volume, and:\n\
+             - the current volume `{name}-data` holds the data, so the server refuses to restore onto it;\n\
+             - it is protected by Terraform's prevent_destroy, so `nassella apply` will not replace it;\n\
+             - creating a second, blank volume and attaching it to a new server built with\n    \
+               [backup] restore_snapshot = \"{id}\"\n  \
+               while the old volume is kept until the restore is checked is not automated yet.",
+            name = restic.host,
+            id = snap.id,
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let state = StateDir::of(stack.instance().name());
+    crate::deploy::adapt_for_target(&mut stack, &state);
+    let data = PathBuf::from(stack.instance().data_root_path());
+    let aside = aside_path(&data, &timestamp());
+    if aside.exists() {
+        bail!(
+            "{} already exists; wait a second and run the restore again",
+            aside.display()
+        );
+    }
+    let root = state.root().join("instance");
+    if root.join("etc/nassella").exists() {
+        phase("stopping the running instance, so nothing writes to its data");
+        crate::local::down(&root)?;
+    }
+    if data.exists() {
+        phase(&format!(
+            "moving the current data aside to {}",
+            aside.display()
+        ));
+        std::fs::rename(&data, &aside).with_context(|| {
+            format!(
+                "moving {} to {} (the instance is stopped; `nassella apply` starts it again on its data)",
+                data.display(),
+                aside.display()
+            )
+        })?;
+    }
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+
+    let backup = stack
+        .backup_settings()
+        .cloned()
+        .context("no backup settings")?
+        .restore_snapshot(&snap.id);
+    let stack = stack.backup(backup);
+    let result = crate::deploy_stack(
+        input,
+        stack,
+        "apply",
+        false,
+        &["-replace=terraform_data.instance".to_owned()],
+    );
+    let moved = if aside.exists() {
+        format!("the previous data is kept in {}", aside.display())
+    } else {
+        "there was no previous data folder".to_owned()
+    };
+    if result.as_ref().is_ok_and(|c| *c == ExitCode::SUCCESS) {
+        eprintln!(
+            "==> restored snapshot {} into {}; {moved} (delete it once you have checked the restore)",
+            snap.short_id,
+            data.display()
+        );
+    } else {
+        eprintln!(
+            "the restore did not complete; {moved}. To go back: `nassella destroy`, move it back to {}, then `nassella apply`",
+            data.display()
+        );
+    }
+    result
+}
+
+/// `<data>.before-restore-<timestamp>`, next to the data folder.
+fn aside_path(data: &Path, stamp: &str) -> PathBuf {
+    let mut name: OsString = data.as_os_str().to_owned();
+    name.push(format!(".before-restore-{stamp}"));
+    PathBuf::from(name)
+}
+
+/// Now in UTC, as `20261126T042030Z`.
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (y, mo, d, h, mi, s) = civil(i64::try_from(now.as_secs()).unwrap_or(0));
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// An RFC 3339 time from restic, in UTC to the second: `2026-11-26<sep>04:20:30<suffix>`.
+fn utc(time: &str, sep: char, suffix: &str) -> Result<String> {
+    let (secs, _) = parse_rfc3339(time).with_context(|| format!("unreadable time `{time}`"))?;
+    let (y, mo, d, h, mi, s) = civil(secs);
+    Ok(format!(
+        "{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{suffix}"
+    ))
+}
+
+/// Seconds since the Unix epoch and nanoseconds of `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+fn parse_rfc3339(s: &str) -> Option<(i64, u32)> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let kept = &frac[..digits.min(9)];
+        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - u32::try_from(kept.len()).ok()?);
+        rest = &frac[digits..];
+    }
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let digit = |c: &u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+            let secs = (digit(h1)? * 10 + digit(h2)?) * 3600 + (digit(m1)? * 10 + digit(m2)?) * 60;
+            if *sign == b'+' {
+                secs
+            } else {
+                -secs
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    Some((
+        days * 86_400 + hour * 3600 + minute * 60 + second - offset,
+        nanos,
+    ))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day, hour, minute, second) in UTC of seconds since the Unix epoch.
+fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, sod / 3600, sod % 3600 / 60, sod % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_from_restic_become_utc() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert_eq!(
+            utc("2026-11-26T05:20:30.123456789+01:00", 'T', "Z").unwrap(),
+            "2026-11-26T04:20:30Z"
+        );
+        assert_eq!(
+            utc("2024-03-01T00:30:00-02:30", ' ', "").unwrap(),
+            "2024-03-01 03:00:00"
+        );
+        // Across a leap day and a year boundary.
+        assert_eq!(
+            utc("2025-01-01T00:59:59.5+01:00", 'T', "Z").unwrap(),
+            "2024-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-26T04:20:30.5Z"),
+            Some((
+                parse_rfc3339("2026-11-26T04:20:30Z").unwrap().0,
+                500_000_000
+            ))
+        );
+        for bad in [
+            "",
+            "2026-11-26",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T04:20:30",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        for secs in [0, 951_782_400, 1_709_251_200, 4_102_444_799] {
+            let (y, mo, d, h, mi, s) = civil(secs);
+            let back =
+                parse_rfc3339(&format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")).unwrap();
+            assert_eq!(back.0, secs);
+        }
+    }
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn the_aside_folder_sits_next_to_the_data() {
+        assert_eq!(
+            aside_path(Path::new("/s/family/data"), "20261126T042030Z"),
+            Path::new("/s/family/data.before-restore-20261126T042030Z")
+        );
+    }
+
+    #[test]
+    fn restic_0_17_summaries_fill_size_and_files() {
+        let json = r#"[{"id":"aa11","short_id":"aa11","time":"2026-11-26T04:20:30Z","hostname":"h","paths":["/data"],"tags":["nassella"],
+            "summary":{"total_bytes_processed":2048,"total_files_processed":3}},
+            {"id":"bb22","time":"2026-11-27T04:20:30Z","hostname":"h","paths":["/data"]}]"#;
+        let mut s: Vec<Snapshot> = serde_json::from_str(json).unwrap();
+        sort_newest_first(&mut s).unwrap();
+        assert_eq!(s[0].short_id, "bb22");
+        let t = table(&s);
+        assert!(t.contains("2.0 KiB"), "{t}");
+        assert!(t.lines().nth(1).unwrap().contains(" - "), "{t}");
+    }
+}
