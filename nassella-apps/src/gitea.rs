@@ -6,7 +6,8 @@
 //! `gitea/` with LFS objects, attachments, avatars, indexers and the SSH host keys, and
 //! `gitea/gitea.db`).
 //!
-//! Gitea and Forgejo share their ancestry, and so does this file with `forgejo.rs`:
+//! Gitea and Forgejo share their ancestry, and so do `gitea.rs` and `forgejo.rs`: the service
+//! below is built by `gitea_family.rs` for both.
 //!
 //! - The web installer is skipped (`INSTALL_LOCK=true`); the first account registered becomes
 //!   the administrator (see docs/apps/gitea.md). While `signups_allowed`, later accounts wait for
@@ -34,10 +35,8 @@
 //! `modules/generate/generate.go` (JWT secret format), `Dockerfile` (curl present, `/data`
 //! volume), CHANGELOG.md (1.25.4, 2026-01-15).
 
-use nassella_core::{
-    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
-    SettingProblem, TcpPort, Upstream, Volume,
-};
+use crate::gitea_family::{self, Forge};
+use nassella_core::{App, AppContext, Contribution, SettingProblem};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +45,9 @@ use serde::{Deserialize, Serialize};
 pub const IMAGE: &str = "docker.gitea.com/gitea:1.25.4";
 
 /// Gitea's HTTP port.
-pub const HTTP_PORT: u16 = 3000;
+pub const HTTP_PORT: u16 = gitea_family::HTTP_PORT;
+/// The prefix of the `GITEA__section__KEY` variables the image writes into `app.ini`.
+const ENV_PREFIX: &str = "GITEA";
 
 /// Settings of a Gitea app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -104,14 +105,6 @@ impl Gitea {
     }
 }
 
-fn bool_str(b: bool) -> &'static str {
-    if b {
-        "true"
-    } else {
-        "false"
-    }
-}
-
 impl App for Gitea {
     fn kind(&self) -> &str {
         "gitea"
@@ -122,86 +115,18 @@ impl App for Gitea {
     }
 
     fn check(&self) -> Vec<SettingProblem> {
-        match self.ssh_port {
-            Some(0) => vec![SettingProblem::new(
-                "ssh_port",
-                "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)",
-            )],
-            _ => Vec::new(),
-        }
+        gitea_family::check(self.ssh_port)
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
-        let mut c = Contribution::new();
-        let data = c.volume(Volume::new("data").backed_up());
-        let secret_key = c.secret(Secret::new("secret-key", SecretFormat::Alphanumeric(64)));
-        let internal_token = c.secret(Secret::new(
-            "internal-token",
-            SecretFormat::Alphanumeric(64),
-        ));
-        // 43 base64url characters = 32 bytes, what Gitea's DecodeJwtSecret requires.
-        let lfs_jwt = c.secret(Secret::new(
-            "lfs-jwt-secret",
-            SecretFormat::Alphanumeric(43),
-        ));
-        let oauth2_jwt = c.secret(Secret::new(
-            "oauth2-jwt-secret",
-            SecretFormat::Alphanumeric(43),
-        ));
-
-        let mut app = Service::new("app", IMAGE)
-            .env("GITEA__server__DOMAIN", &self.host)
-            .env(
-                "GITEA__server__ROOT_URL",
-                format!("{}/", cx.public_url(&self.host)),
-            )
-            .env("GITEA__server__HTTP_PORT", HTTP_PORT.to_string())
-            .env("GITEA__server__LFS_START_SERVER", "true")
-            .env("GITEA__server__LFS_JWT_SECRET", &lfs_jwt)
-            .env("GITEA__oauth2__JWT_SECRET", &oauth2_jwt)
-            .env("GITEA__security__INSTALL_LOCK", "true")
-            .env("GITEA__security__SECRET_KEY", &secret_key)
-            .env("GITEA__security__INTERNAL_TOKEN", &internal_token)
-            .env(
-                "GITEA__security__REVERSE_PROXY_TRUSTED_PROXIES",
-                cx.proxy_subnet(),
-            )
-            .env("GITEA__database__DB_TYPE", "sqlite3")
-            .env("GITEA__database__PATH", "/data/gitea/gitea.db")
-            .env(
-                "GITEA__service__DISABLE_REGISTRATION",
-                bool_str(!self.signups_allowed),
-            )
-            .env(
-                "GITEA__service__REGISTER_MANUAL_CONFIRM",
-                bool_str(self.signups_allowed),
-            )
-            .mount(&data, "/data")
-            .port(HTTP_PORT)
-            .healthcheck(
-                Healthcheck::cmd([
-                    "curl",
-                    "-fsS",
-                    "-o",
-                    "/dev/null",
-                    "http://127.0.0.1:3000/api/healthz",
-                ])
-                .start_period_s(60),
-            );
-        // app.ini keeps what was set before, so both states are written explicitly.
-        app = match self.ssh_port {
-            Some(port) => {
-                c.tcp_port(TcpPort::new(port, "app", 22));
-                app.env("GITEA__server__DISABLE_SSH", "false")
-                    .env("GITEA__server__SSH_DOMAIN", &self.host)
-                    .env("GITEA__server__SSH_PORT", port.to_string())
-            }
-            None => app.env("GITEA__server__DISABLE_SSH", "true"),
-        };
-        c.service(app);
-        c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
-        c.memory_hint_mib(512);
-        c
+        Forge {
+            image: IMAGE,
+            env_prefix: ENV_PREFIX,
+            host: &self.host,
+            ssh_port: self.ssh_port,
+            signups_allowed: self.signups_allowed,
+        }
+        .contribute(cx)
     }
 }
 

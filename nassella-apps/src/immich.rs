@@ -36,9 +36,10 @@
 //! `administration/backup-and-restore`; third-party deployments pinning v3.1.0 with the same
 //! Postgres tag and Valkey 9 (2026-08).
 
+use crate::blocks::postgres::Postgres;
+use crate::blocks::redis::Redis;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, SettingProblem, Upstream, Volume,
+    App, AppContext, Contribution, Network, Route, Service, SettingProblem, Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,8 +51,6 @@ pub const SERVER_IMAGE: &str = "ghcr.io/immich-app/immich-server:v3.1.0";
 pub const ML_IMAGE: &str = "ghcr.io/immich-app/immich-machine-learning:v3.1.0";
 /// Immich's Postgres 14 with VectorChord and pgvecto.rs, the tag of Immich's release compose.
 pub const POSTGRES_IMAGE: &str = "ghcr.io/immich-app/postgres:14-vectorchord0.4.3-pgvectors0.2.0";
-/// Where Postgres ≤ 17 (this is 14) wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
 /// The job queue: Valkey 9 (Immich's release compose), following its minor releases.
 pub const VALKEY_IMAGE: &str = "docker.io/valkey/valkey:9-alpine";
 
@@ -61,8 +60,6 @@ pub const HTTP_PORT: u16 = 2283;
 /// Database name; the user is `postgres`, as in Immich's compose file.
 const DB: &str = "immich";
 const DB_USER: &str = "postgres";
-/// The dump the pre-backup hook writes (inside `database`).
-const DUMP: &str = "/dump/immich.sql";
 /// Bytes in a GiB.
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -148,17 +145,22 @@ impl App for Immich {
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let upload = c.volume(Volume::new("upload").backed_up());
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
         let backend = c.network(Network::internal("backend"));
-        // Alphanumeric only: Immich puts the password into a connection URL unescaped.
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        // The block's password is alphanumeric: Immich puts it into a connection URL unescaped.
+        let db = Postgres::new(POSTGRES_IMAGE, DB)
+            .user(DB_USER)
+            .service("database")
+            .initdb_args("--data-checksums")
+            .shm_size("128mb")
+            .dump_all()
+            .network(&backend)
+            .add_to(&mut c);
 
         let mut server = Service::new("server", SERVER_IMAGE)
             .env("DB_HOSTNAME", "database")
             .env("DB_USERNAME", DB_USER)
             .env("DB_DATABASE_NAME", DB)
-            .env("DB_PASSWORD", &db_password)
+            .env("DB_PASSWORD", &db.password)
             .env("REDIS_HOSTNAME", "redis")
             .env("IMMICH_TRUSTED_PROXIES", cx.proxy_subnet())
             .mount(&upload, "/data")
@@ -187,34 +189,10 @@ impl App for Immich {
             server = server.env("IMMICH_MACHINE_LEARNING_ENABLED", "false");
         }
         c.service(server);
-
-        c.service(
-            Service::new("database", POSTGRES_IMAGE)
-                .env("POSTGRES_USER", DB_USER)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .env("POSTGRES_INITDB_ARGS", "--data-checksums")
-                .shm_size("128mb")
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&backend)
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB_USER,
-                    "-d",
-                    DB,
-                ])),
-        );
-        c.service(
-            Service::new("redis", VALKEY_IMAGE)
-                // A queue, not a store: no snapshots (append-only files are off by default).
-                .command(["valkey-server", "--save", ""])
-                .network(&backend)
-                .healthcheck(Healthcheck::cmd(["valkey-cli", "ping"]).start_period_s(10)),
-        );
+        // A queue, not a store: no snapshots (append-only files are off by default).
+        Redis::valkey(VALKEY_IMAGE)
+            .args(["--save", ""])
+            .add_to(&mut c, &backend);
 
         c.route(
             Route::new(&self.host)
@@ -222,10 +200,6 @@ impl App for Immich {
                 .proxy(Upstream::new("server", HTTP_PORT)),
         );
 
-        let dump = format!(
-            "pg_dumpall --clean --if-exists --username={DB_USER} --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("database", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(if self.machine_learning { 6144 } else { 2048 });
         c
     }

@@ -10,10 +10,12 @@ use serde::de::DeserializeOwned;
 
 pub mod actual;
 pub mod audiobookshelf;
+pub mod blocks;
 pub mod forgejo;
 pub mod freshrss;
 pub mod ghost;
 pub mod gitea;
+mod gitea_family;
 pub mod hello;
 pub mod immich;
 pub mod jellyfin;

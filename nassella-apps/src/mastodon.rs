@@ -66,8 +66,10 @@
 //! `lib/tasks/mastodon.rake` (`webpush:generate_vapid_key`); docs.joinmastodon.org/admin/config,
 //! /admin/setup, /admin/backups, /admin/upgrading, /admin/tootctl (`media remove`).
 
+use crate::blocks::postgres::Postgres;
+use crate::blocks::redis::Redis;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Job, Network, OneOffJob, Route, Secret,
+    App, AppContext, Contribution, Healthcheck, Job, Network, OneOffJob, Route, Secret,
     SecretFormat, SecretRef, Service, SettingProblem, Upstream, Volume,
 };
 use schemars::JsonSchema;
@@ -79,8 +81,6 @@ pub const IMAGE: &str = "ghcr.io/mastodon/mastodon:v4.5.11";
 pub const STREAMING_IMAGE: &str = "ghcr.io/mastodon/mastodon-streaming:v4.5.11";
 /// The database image: Postgres 17, following its minor releases.
 pub const POSTGRES_IMAGE: &str = "postgres:17-alpine";
-/// Where Postgres ≤ 17 wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
 /// Redis 7, as in the official compose file, following its minor releases.
 pub const REDIS_IMAGE: &str = "redis:7-alpine";
 
@@ -97,8 +97,6 @@ pub const KEYS_DIR: &str = "/var/lib/nassella-keys";
 
 /// The database name and user.
 const DB: &str = "mastodon";
-/// The dump the pre-backup hook writes (inside the `db` service).
-const DUMP: &str = "/dump/mastodon.pgdump";
 /// The image's `mastodon` user and group.
 const UID: u32 = 991;
 /// Largest request body: 100 MiB, above Mastodon's 99 MB video limit.
@@ -267,16 +265,15 @@ impl App for Mastodon {
             "remote media cached from other servers: fetched again on demand",
         ));
         let keys = c.volume(Volume::new("keys").backed_up());
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
-        let redis_data = c.volume(Volume::new("redis").backed_up());
-        let db_net = c.network(Network::internal("db"));
+        let db = Postgres::new(POSTGRES_IMAGE, DB)
+            .shm_size("256mb")
+            .add_to(&mut c);
+        let db_net = db.network;
         let outbound = c.network(Network::with_egress("outbound"));
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
-        let redis_password = c.secret(Secret::new(
-            "redis-password",
-            SecretFormat::Alphanumeric(32),
-        ));
+        // Through the image's entrypoint; default RDB snapshots.
+        let redis_password = Redis::new(REDIS_IMAGE)
+            .data(Volume::new("redis").backed_up())
+            .add_with_password(&mut c, &db_net);
         let secret_key_base = c.secret(Secret::new("secret-key-base", SecretFormat::Hex(64)));
         let otp_secret = c.secret(Secret::new("otp-secret", SecretFormat::Hex(64)));
         let ar_keys: Vec<(&str, SecretRef)> = [
@@ -309,7 +306,7 @@ impl App for Mastodon {
                 .env("DB_PORT", "5432")
                 .env("DB_NAME", DB)
                 .env("DB_USER", DB)
-                .env("DB_PASS", &db_password)
+                .env("DB_PASS", &db.password)
                 .env("REDIS_HOST", "redis")
                 .env("REDIS_PORT", "6379")
                 .env("REDIS_PASSWORD", &redis_password)
@@ -378,45 +375,6 @@ impl App for Mastodon {
                 .env("PORT", STREAMING_PORT.to_string())
                 .port(STREAMING_PORT),
         );
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&db_net)
-                .shm_size("256mb")
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
-        );
-        c.service(
-            Service::new("redis", REDIS_IMAGE)
-                .env("REDIS_PASSWORD", &redis_password)
-                // Through the image's entrypoint (drops root, owns /data); default RDB snapshots.
-                .command([
-                    "sh",
-                    "-c",
-                    "exec docker-entrypoint.sh redis-server --requirepass \"$REDIS_PASSWORD\"",
-                ])
-                .mount(&redis_data, "/data")
-                .network(&db_net)
-                .healthcheck(
-                    Healthcheck::cmd([
-                        "sh",
-                        "-c",
-                        "redis-cli --no-auth-warning -a \"$REDIS_PASSWORD\" ping | grep -q PONG",
-                    ])
-                    .start_period_s(10),
-                ),
-        );
 
         c.route(
             Route::new(&self.host)
@@ -425,10 +383,6 @@ impl App for Mastodon {
                 .proxy(Upstream::new("web", WEB_PORT)),
         );
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         // No `$` or `%` (systemd would expand them): the keys are read by `.` into the env.
         let media_remove = format!(
             "set -a && . {KEYS_DIR}/vapid.env && set +a && exec {}",

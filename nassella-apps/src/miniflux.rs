@@ -26,9 +26,10 @@
 //! `TRUSTED_REVERSE_PROXY_NETWORKS`, `MEDIA_PROXY_PRIVATE_KEY`), `miniflux.1` (`-healthcheck`);
 //! docker-library/docs `postgres/content.md` (Postgres ≥ 18 path).
 
+use crate::blocks::postgres::Postgres;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, SettingProblem, Upstream, Value, Volume,
+    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
+    SettingProblem, Upstream, Value,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -37,16 +38,12 @@ use serde::{Deserialize, Serialize};
 pub const IMAGE: &str = "miniflux/miniflux:2.3.3";
 /// The database image: Postgres 18, following its minor releases.
 pub const POSTGRES_IMAGE: &str = "postgres:18-alpine";
-/// Where Postgres ≥ 18 wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql";
 
 /// Miniflux's HTTP port.
 pub const HTTP_PORT: u16 = 8080;
 
 /// Database name and user.
 const DB: &str = "miniflux";
-/// The dump the pre-backup hook writes (inside `db`).
-const DUMP: &str = "/dump/miniflux.pgdump";
 
 /// Settings of a Miniflux app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -122,11 +119,9 @@ impl App for Miniflux {
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
-        let db_net = c.network(Network::internal("db"));
-        // Alphanumeric: it sits in DATABASE_URL unescaped.
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        // The block's password is alphanumeric: it sits in DATABASE_URL unescaped.
+        let db = Postgres::new(POSTGRES_IMAGE, DB).add_to(&mut c);
+        let db_net = db.network;
         let admin_password = c.secret(Secret::new(
             "admin-password",
             SecretFormat::Alphanumeric(24),
@@ -144,7 +139,7 @@ impl App for Miniflux {
                     "DATABASE_URL",
                     Value::concat([
                         format!("postgres://{DB}:").into(),
-                        (&db_password).into(),
+                        (&db.password).into(),
                         format!("@db/{DB}?sslmode=disable").into(),
                     ]),
                 )
@@ -162,31 +157,9 @@ impl App for Miniflux {
                         .start_period_s(30),
                 ),
         );
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&db_net)
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
-        );
 
         c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(256);
         c
     }

@@ -37,9 +37,11 @@
 //! `installation/system_requirements` (Postgres 14–18); docker-library/docs `postgres/content.md`
 //! (Postgres ≥ 18 mount path).
 
+use crate::blocks::postgres::Postgres;
+use crate::blocks::redis::Redis;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, SettingProblem, Upstream, Volume,
+    App, AppContext, Contribution, Healthcheck, Network, Route, Secret, SecretFormat, Service,
+    SettingProblem, Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,15 +52,11 @@ pub const IMAGE: &str = "nextcloud:34.0.2-apache";
 /// The database image: Postgres 18 (Nextcloud's recommended version), following its minor
 /// releases (bug and security fixes, same on-disk format).
 pub const POSTGRES_IMAGE: &str = "postgres:18-alpine";
-/// Where Postgres ≥ 18 wants its volume (≤ 17 used `/var/lib/postgresql/data`).
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql";
 /// The cache image: Redis 8, following its minor releases. It keeps no data.
 pub const REDIS_IMAGE: &str = "redis:8-alpine";
 
 /// The database name and user.
 const DB: &str = "nextcloud";
-/// The dump the pre-backup hook writes (inside the `db` service).
-const DUMP: &str = "/dump/nextcloud.pgdump";
 /// Bytes in a GiB.
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -163,15 +161,13 @@ impl App for Nextcloud {
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let html = c.volume(Volume::new("html").backed_up());
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
-        let db_net = c.network(Network::internal("db"));
+        let db = Postgres::new(POSTGRES_IMAGE, DB).add_to(&mut c);
+        let db_net = db.network;
         let outbound = c.network(Network::with_egress("outbound"));
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
-        let redis_password = c.secret(Secret::new(
-            "redis-password",
-            SecretFormat::Alphanumeric(32),
-        ));
+        // No persistence: cache, locking and sessions only.
+        let redis_password = Redis::new(REDIS_IMAGE)
+            .args(["--save", "", "--appendonly", "no"])
+            .add_with_password(&mut c, &db_net);
         let admin_password = c.secret(Secret::new(
             "admin-password",
             SecretFormat::Alphanumeric(24),
@@ -203,7 +199,7 @@ impl App for Nextcloud {
                 .env("POSTGRES_HOST", "db")
                 .env("POSTGRES_DB", DB)
                 .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
+                .env("POSTGRES_PASSWORD", &db.password)
                 // Every start.
                 .env("APACHE_DISABLE_REWRITE_IP", "1")
                 .env("APACHE_BODY_LIMIT", "0")
@@ -230,46 +226,6 @@ impl App for Nextcloud {
                 // its run until Nextcloud is installed).
                 .depends_on("app"),
         );
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&db_net)
-                // Over TCP: the entrypoint's temporary init server listens on the socket only.
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
-        );
-        c.service(
-            Service::new("redis", REDIS_IMAGE)
-                .env("REDIS_PASSWORD", &redis_password)
-                // Through the image's entrypoint (drops root); `$` reaches the shell unexpanded
-                // by compose, so the password stays in the 0600 env file.
-                .command([
-                    "sh",
-                    "-c",
-                    "exec docker-entrypoint.sh redis-server --requirepass \"$REDIS_PASSWORD\" --save '' --appendonly no",
-                ])
-                .network(&db_net)
-                .healthcheck(
-                    Healthcheck::cmd([
-                        "sh",
-                        "-c",
-                        "redis-cli --no-auth-warning -a \"$REDIS_PASSWORD\" ping | grep -q PONG",
-                    ])
-                    .start_period_s(10),
-                ),
-        );
-
         c.route(
             Route::new(&self.host)
                 .redirect("/.well-known/carddav", "/remote.php/dav")
@@ -278,10 +234,6 @@ impl App for Nextcloud {
                 .proxy(Upstream::new("app", 80)),
         );
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(1024);
         c
     }

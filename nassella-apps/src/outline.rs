@@ -44,9 +44,11 @@
 //! `server/utils/startup.ts` (migrations at start), `server/services/websockets.ts`,
 //! `collaboration.ts`.
 
+use crate::blocks::postgres::Postgres;
+use crate::blocks::redis::Redis;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, SettingProblem, Upstream, Value, Volume,
+    App, AppContext, Contribution, Network, Route, Secret, SecretFormat, Service, SettingProblem,
+    Upstream, Value, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,8 +57,6 @@ use serde::{Deserialize, Serialize};
 pub const IMAGE: &str = "outlinewiki/outline:1.9.2";
 /// The database image: Postgres 17, following its minor releases.
 pub const POSTGRES_IMAGE: &str = "postgres:17-alpine";
-/// Where Postgres ≤ 17 wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
 /// The cache and queue: Redis 8, following its minor releases.
 pub const REDIS_IMAGE: &str = "redis:8-alpine";
 
@@ -69,8 +69,6 @@ const UID: u32 = 1001;
 
 /// The database name and user.
 const DB: &str = "outline";
-/// The dump the pre-backup hook writes (inside the `db` service).
-const DUMP: &str = "/dump/outline.pgdump";
 /// Bytes in a MiB.
 const MIB: u64 = 1024 * 1024;
 
@@ -246,18 +244,16 @@ impl App for Outline {
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
-        let redis_data = c.volume(Volume::new("redis").excluded_from_backup(
-            "cache and job queue: a restored server starts with them empty, losing only the jobs pending at backup time",
-        ));
-        let db_net = c.network(Network::internal("db"));
+        let db = Postgres::new(POSTGRES_IMAGE, DB).add_to(&mut c);
+        let db_net = db.network;
         let outbound = c.network(Network::with_egress("outbound"));
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
-        let redis_password = c.secret(Secret::new(
-            "redis-password",
-            SecretFormat::Alphanumeric(32),
-        ));
+        // Through the image's entrypoint; default RDB snapshots, so the queue survives a restart.
+        let redis_password = Redis::new(REDIS_IMAGE)
+            .args(["--appendonly", "no"])
+            .data(Volume::new("redis").excluded_from_backup(
+                "cache and job queue: a restored server starts with them empty, losing only the jobs pending at backup time",
+            ))
+            .add_with_password(&mut c, &db_net);
         let secret_key = c.secret(Secret::new("secret-key", SecretFormat::Hex(32)));
         let utils_secret = c.secret(Secret::new("utils-secret", SecretFormat::Hex(32)));
 
@@ -282,7 +278,7 @@ impl App for Outline {
                 "DATABASE_URL",
                 Value::concat([
                     format!("postgres://{DB}:").into(),
-                    (&db_password).into(),
+                    (&db.password).into(),
                     format!("@db:5432/{DB}").into(),
                 ]),
             )
@@ -324,45 +320,6 @@ impl App for Outline {
         }
         // No health check here: the image's own (`wget …/_health`) applies.
         c.service(app);
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&db_net)
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
-        );
-        c.service(
-            Service::new("redis", REDIS_IMAGE)
-                .env("REDIS_PASSWORD", &redis_password)
-                // Through the image's entrypoint (drops root, owns /data); the password stays in
-                // the 0600 env file. Default RDB snapshots, so the queue survives a restart.
-                .command([
-                    "sh",
-                    "-c",
-                    "exec docker-entrypoint.sh redis-server --requirepass \"$REDIS_PASSWORD\" --appendonly no",
-                ])
-                .mount(&redis_data, "/data")
-                .network(&db_net)
-                .healthcheck(
-                    Healthcheck::cmd([
-                        "sh",
-                        "-c",
-                        "redis-cli --no-auth-warning -a \"$REDIS_PASSWORD\" ping | grep -q PONG",
-                    ])
-                    .start_period_s(10),
-                ),
-        );
 
         c.route(
             Route::new(&self.host)
@@ -370,10 +327,6 @@ impl App for Outline {
                 .proxy(Upstream::new("app", HTTP_PORT)),
         );
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(1024);
         c
     }

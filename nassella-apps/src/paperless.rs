@@ -36,9 +36,11 @@
 //! (exporter, backups); paperless-ngx#13755 (Tika pinned to 3.3.1 because Tika 4 dropped the
 //! endpoints the client uses); docker-library/docs `postgres/content.md` (Postgres ≥ 18 path).
 
+use crate::blocks::postgres::Postgres;
+use crate::blocks::redis::Redis;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, SettingProblem, Upstream, Volume,
+    App, AppContext, Contribution, Network, Route, Secret, SecretFormat, Service, SettingProblem,
+    Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -48,8 +50,6 @@ use serde::{Deserialize, Serialize};
 pub const IMAGE: &str = "ghcr.io/paperless-ngx/paperless-ngx:3.1.3";
 /// The database image: Postgres 18 (upstream's compose), following its minor releases.
 pub const POSTGRES_IMAGE: &str = "postgres:18-alpine";
-/// Where Postgres ≥ 18 wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql";
 /// The Celery broker: Valkey 9 (upstream's compose), following its minor releases.
 pub const VALKEY_IMAGE: &str = "docker.io/valkey/valkey:9-alpine";
 /// Converts office documents to PDF (with `office_documents`).
@@ -63,8 +63,6 @@ pub const HTTP_PORT: u16 = 8000;
 
 /// Database name and user.
 const DB: &str = "paperless";
-/// The dump the pre-backup hook writes (inside `db`).
-const DUMP: &str = "/dump/paperless.pgdump";
 /// OCR languages the image ships; others are installed at start (`PAPERLESS_OCR_LANGUAGES`).
 const BUNDLED_OCR: [&str; 5] = ["eng", "deu", "fra", "ita", "spa"];
 
@@ -189,13 +187,10 @@ impl App for Paperless {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
         let media = c.volume(Volume::new("media").backed_up());
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
-        let broker_data = c.volume(Volume::new("broker").excluded_from_backup(
-            "Celery's queue of work in progress; its tasks point at upload scratch files that are not kept",
-        ));
         let backend = c.network(Network::internal("backend"));
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        let db = Postgres::new(POSTGRES_IMAGE, DB)
+            .network(&backend)
+            .add_to(&mut c);
         let secret_key = c.secret(Secret::new("secret-key", SecretFormat::Base64Url(64)));
         let admin_password = c.secret(Secret::new(
             "admin-password",
@@ -214,7 +209,7 @@ impl App for Paperless {
             .env("PAPERLESS_DBHOST", "db")
             .env("PAPERLESS_DBNAME", DB)
             .env("PAPERLESS_DBUSER", DB)
-            .env("PAPERLESS_DBPASS", &db_password)
+            .env("PAPERLESS_DBPASS", &db.password)
             .env("PAPERLESS_ADMIN_USER", &self.admin_user)
             .env("PAPERLESS_ADMIN_PASSWORD", &admin_password)
             .env("PAPERLESS_OCR_LANGUAGE", &self.ocr_language)
@@ -254,38 +249,15 @@ impl App for Paperless {
             c.service(Service::new("tika", TIKA_IMAGE).network(&backend));
         }
         c.service(web);
-
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&backend)
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
-        );
-        c.service(
-            Service::new("broker", VALKEY_IMAGE)
-                .mount(&broker_data, "/data")
-                .network(&backend)
-                .healthcheck(Healthcheck::cmd(["valkey-cli", "ping"]).start_period_s(10)),
-        );
+        Redis::valkey(VALKEY_IMAGE)
+            .service("broker")
+            .data(Volume::new("broker").excluded_from_backup(
+                "Celery's queue of work in progress; its tasks point at upload scratch files that are not kept",
+            ))
+            .add_to(&mut c, &backend);
 
         c.route(Route::new(&self.host).proxy(Upstream::new("webserver", HTTP_PORT)));
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(if self.office_documents { 3072 } else { 2048 });
         c
     }

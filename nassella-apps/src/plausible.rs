@@ -42,9 +42,10 @@
 //! github.com/plausible/analytics `Dockerfile` (`USER 999`, `DEFAULT_DATA_DIR`),
 //! `config/runtime.exs` (`SECRET_KEY_BASE`, `TOTP_VAULT_KEY`, `DISABLE_REGISTRATION` values).
 
+use crate::blocks::postgres::Postgres;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
-    Service, Upstream, Value, Volume,
+    App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service, Upstream,
+    Value, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -53,8 +54,6 @@ use serde::{Deserialize, Serialize};
 pub const IMAGE: &str = "ghcr.io/plausible/community-edition:v3.2.1";
 /// The database image: Postgres 16, as in the official compose file, following its minor releases.
 pub const POSTGRES_IMAGE: &str = "postgres:16-alpine";
-/// Where Postgres ≤ 17 wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
 /// The events database: ClickHouse 24.12, as in the official v3 compose file.
 pub const CLICKHOUSE_IMAGE: &str = "clickhouse/clickhouse-server:24.12-alpine";
 
@@ -63,8 +62,6 @@ pub const HTTP_PORT: u16 = 8000;
 
 /// The database name and user.
 const DB: &str = "plausible";
-/// The dump the pre-backup hook writes (inside the `db` service).
-const DUMP: &str = "/dump/plausible.pgdump";
 
 /// ClickHouse overrides written into `config.d/` at every start: warnings only, to the console
 /// (no log files on the data volume), system log tables trimmed, IPv4 listener (Docker's bridge
@@ -151,11 +148,9 @@ impl App for Plausible {
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
         let events = c.volume(Volume::new("events").backed_up());
-        let db_net = c.network(Network::internal("db"));
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
+        let db = Postgres::new(POSTGRES_IMAGE, DB).add_to(&mut c);
+        let db_net = db.network;
         let secret_key_base = c.secret(Secret::new("secret-key-base", SecretFormat::Base64(64)));
         let totp_vault_key = c.secret(Secret::new("totp-vault-key", SecretFormat::Base64(32)));
 
@@ -175,7 +170,7 @@ impl App for Plausible {
                     "DATABASE_URL",
                     Value::concat([
                         format!("postgres://{DB}:").into(),
-                        (&db_password).into(),
+                        (&db.password).into(),
                         format!("@db:5432/{DB}").into(),
                     ]),
                 )
@@ -207,25 +202,6 @@ impl App for Plausible {
                 .depends_on_healthy("db")
                 .depends_on_healthy("events"),
         );
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&db_net)
-                // Over TCP: the entrypoint's temporary init server listens on the socket only.
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
-        );
         let events_start = format!(
             "set -e\ncat > /etc/clickhouse-server/config.d/nassella.xml <<'XML'\n{CLICKHOUSE_CONFIG}XML\nexec /entrypoint.sh\n"
         );
@@ -249,10 +225,6 @@ impl App for Plausible {
 
         c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(2048);
         c
     }

@@ -59,10 +59,11 @@
 //! `synapse/_scripts/register_new_matrix_user.py` (`--exists-ok`, reads the shared secret from
 //! the configuration).
 
+use crate::blocks::postgres::Postgres;
 use nassella_core::composer::valid_host;
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Healthcheck, Network, OneOffJob, Route, Secret,
-    SecretFormat, Service, SettingProblem, Upstream, Volume,
+    App, AppContext, Contribution, Network, OneOffJob, Route, Secret, SecretFormat, Service,
+    SettingProblem, Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -73,8 +74,6 @@ use serde_json::json;
 pub const IMAGE: &str = "matrixdotorg/synapse:v1.157.1";
 /// The database image: Postgres 17, following its minor releases.
 pub const POSTGRES_IMAGE: &str = "postgres:17-alpine";
-/// Where Postgres ≤ 17 wants its volume.
-pub const POSTGRES_MOUNT: &str = "/var/lib/postgresql/data";
 
 /// Synapse's HTTP port (client and federation).
 pub const HTTP_PORT: u16 = 8008;
@@ -87,8 +86,6 @@ pub const WELL_KNOWN_CLIENT: &str = "/.well-known/matrix/client";
 
 /// The database name and user.
 const DB: &str = "synapse";
-/// The dump the pre-backup hook writes (inside the `db` service).
-const DUMP: &str = "/dump/synapse.pgdump";
 /// The user the image's start script runs Synapse as.
 const UID: u32 = 991;
 /// Bytes in a MiB.
@@ -266,11 +263,12 @@ impl App for Synapse {
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
-        let db_data = c.volume(Volume::new("db").backed_up());
-        let dumps = c.volume(Volume::new("db-dump").backed_up());
-        let db_net = c.network(Network::internal("db"));
+        let db = Postgres::new(POSTGRES_IMAGE, DB)
+            .initdb_args("--encoding=UTF-8 --lc-collate=C --lc-ctype=C")
+            .dump_args("--exclude-table-data=e2e_one_time_keys_json")
+            .add_to(&mut c);
+        let db_net = db.network;
         let outbound = c.network(Network::with_egress("outbound"));
-        let db_password = c.secret(Secret::new("db-password", SecretFormat::Alphanumeric(32)));
         let registration = c.secret(Secret::new(
             "registration-shared-secret",
             SecretFormat::Alphanumeric(48),
@@ -306,7 +304,7 @@ impl App for Synapse {
             Service::new("app", IMAGE)
                 .entrypoint(["sh", "-c", start.as_str()])
                 .env("SYNAPSE_CONFIG_PATH", CONFIG_PATH)
-                .env("SYNAPSE_DB_PASSWORD", &db_password)
+                .env("SYNAPSE_DB_PASSWORD", &db.password)
                 .env("SYNAPSE_REGISTRATION_SHARED_SECRET", &registration)
                 .env("SYNAPSE_MACAROON_SECRET_KEY", &macaroon)
                 .env("SYNAPSE_FORM_SECRET", &form)
@@ -318,28 +316,6 @@ impl App for Synapse {
                 .network(&outbound)
                 .port(HTTP_PORT)
                 .depends_on_healthy("db"),
-        );
-        c.service(
-            Service::new("db", POSTGRES_IMAGE)
-                .env("POSTGRES_DB", DB)
-                .env("POSTGRES_USER", DB)
-                .env("POSTGRES_PASSWORD", &db_password)
-                .env(
-                    "POSTGRES_INITDB_ARGS",
-                    "--encoding=UTF-8 --lc-collate=C --lc-ctype=C",
-                )
-                .mount(&db_data, POSTGRES_MOUNT)
-                .mount(&dumps, "/dump")
-                .network(&db_net)
-                .healthcheck(Healthcheck::cmd([
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB,
-                    "-d",
-                    DB,
-                ])),
         );
 
         let server = json!({ "m.server": format!("{}:443", self.host) }).to_string();
@@ -363,10 +339,6 @@ impl App for Synapse {
             );
         }
 
-        let dump = format!(
-            "pg_dump --username={DB} --dbname={DB} --format=custom --exclude-table-data=e2e_one_time_keys_json --file={DUMP}.tmp && mv {DUMP}.tmp {DUMP}"
-        );
-        c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         // First start of a data volume: the administrator, through the shared-secret admin API
         // (`--exists-ok` makes a repeat after a restore harmless).
         c.one_off_job(OneOffJob::new(

@@ -2,77 +2,20 @@
 //! (a new app is covered without new tests), then the specific wiring of each catalog app,
 //! read back from the rendered compose files, Caddyfile and scripts.
 
+mod common;
+
+use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-use nassella_apps::{catalog, CatalogApp, Entry, Forgejo, Nextcloud, Vaultwarden};
+use nassella_apps::{catalog, Entry, Forgejo, Nextcloud, Vaultwarden};
 use nassella_core::composer::{image_pinned, valid_name, MAX_APP_ID};
-use nassella_core::{
-    compose, render, App, Backup, Bundle, Instance, Keys, MasterKey, Origin, ProblemKind,
-    SecretFormat, Stack, Tls, ValidatedStack,
-};
+use nassella_core::{compose, render, App, MasterKey, ProblemKind, SecretFormat, Tls};
 use serde_json::{json, Map, Value as Json};
 use serde_yaml_ng::Value as Yaml;
 
-/// Not the default subnet, so a test sees the value flow from the instance into the apps.
-const SUBNET: &str = "10.77.0.0/24";
 const DATA_ROOT: &str = "/srv/data";
-const CADDYFILE: &str = "instance/etc/nassella/proxy/Caddyfile";
-const BACKUP_SH: &str = "instance/etc/nassella/bin/backup.sh";
-const EXCLUDES: &str = "instance/etc/nassella/backup/excludes.txt";
 
 // ------------------------------------------------------------------ helpers
-
-fn instance() -> Instance {
-    Instance::new("test").proxy_subnet(SUBNET)
-}
-
-fn stack_of(instance: Instance, apps: Vec<Box<dyn App>>) -> Stack {
-    let mut stack = Stack::new(instance).backup(Backup::new("s3:s3.example.com/b/p"));
-    for (i, app) in apps.into_iter().enumerate() {
-        let line = u32::try_from(i + 1).expect("few apps");
-        stack = stack.app_at(app, Origin::file_line("test", line));
-    }
-    stack
-}
-
-fn keys() -> Keys {
-    Keys::new(MasterKey::insecure_test_key())
-}
-
-/// Compose `apps`; fail the test with the whole report on any error or warning.
-fn compose_clean(instance: Instance, apps: Vec<Box<dyn App>>, what: &str) -> ValidatedStack {
-    let stack = stack_of(instance, apps);
-    let v = compose(&stack).unwrap_or_else(|r| panic!("{what}: compose failed:\n{r}"));
-    assert!(
-        v.warnings().is_empty(),
-        "{what}: compose warned:\n{}",
-        v.warnings()
-    );
-    v
-}
-
-fn render_one(app: Box<dyn App>) -> (ValidatedStack, Bundle) {
-    render_on(instance(), app)
-}
-
-fn render_on(instance: Instance, app: Box<dyn App>) -> (ValidatedStack, Bundle) {
-    let what = format!("{} `{}`", app.kind(), app.id());
-    let v = compose_clean(instance, vec![app], &what);
-    let b = render(&v, &keys());
-    (v, b)
-}
-
-fn text<'a>(b: &'a Bundle, path: &str) -> &'a str {
-    let bytes = b
-        .get(path)
-        .unwrap_or_else(|| panic!("the bundle has no {path}"));
-    std::str::from_utf8(bytes).expect("text file")
-}
-
-fn compose_file(b: &Bundle, id: &str) -> Yaml {
-    let path = format!("instance/etc/nassella/apps/{id}/compose.yaml");
-    serde_yaml_ng::from_str(text(b, &path)).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
-}
 
 fn services(compose: &Yaml) -> Vec<(String, &Yaml)> {
     compose["services"]
@@ -81,45 +24,6 @@ fn services(compose: &Yaml) -> Vec<(String, &Yaml)> {
         .iter()
         .map(|(k, v)| (k.as_str().expect("service name").to_owned(), v))
         .collect()
-}
-
-fn env<'a>(compose: &'a Yaml, service: &str, key: &str) -> Option<&'a str> {
-    compose["services"][service]["environment"][key].as_str()
-}
-
-fn strings(v: &Yaml) -> Vec<String> {
-    v.as_sequence()
-        .map(|s| {
-            s.iter()
-                .map(|x| x.as_str().expect("string item").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The env-file view of a service: `KEY='value'` lines with secrets as `<secret:app/name>`.
-fn env_view(b: &Bundle, id: &str, service: &str) -> BTreeMap<String, String> {
-    text(b, &format!("instance/etc/nassella/apps/{id}/{service}.env"))
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').expect("KEY=value");
-            (k.to_owned(), v.trim_matches('\'').to_owned())
-        })
-        .collect()
-}
-
-/// The body of the Caddyfile site block for `host` (sites are top-level blocks).
-fn site_block(caddyfile: &str, host: &str) -> String {
-    let start = caddyfile
-        .lines()
-        .position(|l| l == format!("{host} {{") || l == format!("http://{host} {{"))
-        .unwrap_or_else(|| panic!("no site for {host} in:\n{caddyfile}"));
-    caddyfile
-        .lines()
-        .skip(start)
-        .take_while(|l| *l != "}")
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Settings for `entry` built from its JSON Schema: every required property gets a value
@@ -454,36 +358,6 @@ fn config_settings_round_trip() {
 
 // ------------------------------------------------------------------ per-app wiring
 
-/// An app's example, written out as config settings and read back, renders byte for byte the
-/// same as the example itself.
-fn assert_exact_round_trip<T: CatalogApp + serde::Serialize>() {
-    let settings = serde_json::to_value(T::example()).expect("settings serialize");
-    let entry = Entry::of::<T>();
-    let from_config = (entry.from_settings)(T::KIND, settings.clone()).expect("settings accepted");
-    let (_, direct) = render_one(Box::new(T::example()));
-    let (_, via_config) = render_one(from_config);
-    assert_eq!(
-        direct,
-        via_config,
-        "{}: settings {settings} do not round-trip",
-        T::KIND
-    );
-}
-
-/// No rendered file other than the Ignition config holds the value of a derived secret.
-fn assert_secrets_hidden(b: &Bundle, id: &str, secrets: &[(&str, SecretFormat)]) {
-    for (name, format) in secrets {
-        let value = MasterKey::insecure_test_key().derive(id, name, *format);
-        for (path, bytes) in b.files() {
-            if path == nassella_core::render::IGNITION_FILE {
-                continue;
-            }
-            let s = String::from_utf8_lossy(bytes);
-            assert!(!s.contains(&value), "secret {id}/{name} leaks into {path}");
-        }
-    }
-}
-
 #[test]
 fn nextcloud_wiring() {
     assert_exact_round_trip::<Nextcloud>();
@@ -663,20 +537,6 @@ fn nextcloud_builder_settings_are_checked_not_panicked_on() {
         setting_problems(Box::new(app)),
         vec!["apps.nextcloud.max_upload_gb", "apps.nextcloud.admin_user"]
     );
-}
-
-/// The paths of the `InvalidSettings` errors composing `app` alone reports; each names the line
-/// that added the app.
-fn setting_problems(app: Box<dyn App>) -> Vec<String> {
-    let r = compose(&stack_of(instance(), vec![app])).expect_err("bad settings are errors");
-    r.problems()
-        .iter()
-        .filter(|p| matches!(p.kind, ProblemKind::InvalidSettings(_)))
-        .map(|p| {
-            assert_eq!(p.origin, Some(Origin::file_line("test", 1)), "{p}");
-            p.path.clone()
-        })
-        .collect()
 }
 
 #[test]

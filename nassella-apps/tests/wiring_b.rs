@@ -2,111 +2,22 @@
 //! Navidrome, Gitea, Audiobookshelf, Linkding, Actual), read back from the rendered compose files,
 //! env-file views, Caddyfile, scripts and units. The catalog-wide rules are in `invariants.rs`.
 
-use std::collections::BTreeMap;
+mod common;
+
+use common::*;
 
 use nassella_apps::outline::OutlineOidc;
 use nassella_apps::{
-    Actual, Audiobookshelf, CatalogApp, Entry, Gitea, Linkding, Mastodon, Navidrome, Outline,
-    Plausible, Synapse,
+    Actual, Audiobookshelf, CatalogApp, Gitea, Linkding, Mastodon, Navidrome, Outline, Plausible,
+    Synapse,
 };
-use nassella_core::{
-    compose, render, App, Backup, Bundle, Instance, Keys, MasterKey, Origin, ProblemKind, Provider,
-    SecretFormat, Stack, ValidatedStack,
-};
+use nassella_core::{App, Bundle, MasterKey, Provider, SecretFormat};
 use serde_json::{json, Value as Json};
 use serde_yaml_ng::Value as Yaml;
 
-/// Not the default subnet, so a test sees the value flow from the instance into the apps.
-const SUBNET: &str = "10.77.0.0/24";
-const CADDYFILE: &str = "instance/etc/nassella/proxy/Caddyfile";
-const BACKUP_SH: &str = "instance/etc/nassella/bin/backup.sh";
-const EXCLUDES: &str = "instance/etc/nassella/backup/excludes.txt";
-const UNITS: &str = "instance/etc/systemd/system";
 const MIB: u64 = 1 << 20;
 
 // ------------------------------------------------------------------ helpers
-
-fn instance() -> Instance {
-    Instance::new("test").proxy_subnet(SUBNET)
-}
-
-fn stack_of(instance: Instance, apps: Vec<Box<dyn App>>) -> Stack {
-    let mut stack = Stack::new(instance).backup(Backup::new("s3:s3.example.com/b/p"));
-    for (i, app) in apps.into_iter().enumerate() {
-        let line = u32::try_from(i + 1).expect("few apps");
-        stack = stack.app_at(app, Origin::file_line("test", line));
-    }
-    stack
-}
-
-fn keys() -> Keys {
-    Keys::new(MasterKey::insecure_test_key())
-}
-
-/// Compose and render `app` alone; fail the test on any problem, warnings included.
-fn render_one(app: Box<dyn App>) -> (ValidatedStack, Bundle) {
-    let what = format!("{} `{}`", app.kind(), app.id());
-    let v = compose(&stack_of(instance(), vec![app]))
-        .unwrap_or_else(|r| panic!("{what}: compose failed:\n{r}"));
-    assert!(
-        v.warnings().is_empty(),
-        "{what}: compose warned:\n{}",
-        v.warnings()
-    );
-    let b = render(&v, &keys());
-    (v, b)
-}
-
-fn text<'a>(b: &'a Bundle, path: &str) -> &'a str {
-    let bytes = b
-        .get(path)
-        .unwrap_or_else(|| panic!("the bundle has no {path}"));
-    std::str::from_utf8(bytes).expect("text file")
-}
-
-fn compose_file(b: &Bundle, id: &str) -> Yaml {
-    let path = format!("instance/etc/nassella/apps/{id}/compose.yaml");
-    serde_yaml_ng::from_str(text(b, &path)).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
-}
-
-fn env<'a>(c: &'a Yaml, service: &str, key: &str) -> Option<&'a str> {
-    c["services"][service]["environment"][key].as_str()
-}
-
-fn strings(v: &Yaml) -> Vec<String> {
-    v.as_sequence()
-        .map(|s| {
-            s.iter()
-                .map(|x| x.as_str().expect("string item").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The env-file view of a service: `KEY='value'` lines with secrets as `<secret:app/name>`.
-fn env_view(b: &Bundle, id: &str, service: &str) -> BTreeMap<String, String> {
-    text(b, &format!("instance/etc/nassella/apps/{id}/{service}.env"))
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').expect("KEY=value");
-            (k.to_owned(), v.trim_matches('\'').to_owned())
-        })
-        .collect()
-}
-
-/// The body of the Caddyfile site block for `host`.
-fn site_block(caddyfile: &str, host: &str) -> String {
-    let start = caddyfile
-        .lines()
-        .position(|l| l == format!("{host} {{"))
-        .unwrap_or_else(|| panic!("no site for {host} in:\n{caddyfile}"));
-    caddyfile
-        .lines()
-        .skip(start)
-        .take_while(|l| *l != "}")
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// The JSON a site answers on `path` (a `respond` inside `handle <path>`).
 fn respond_json(site: &str, path: &str) -> Json {
@@ -125,104 +36,8 @@ fn respond_json(site: &str, path: &str) -> Json {
     serde_json::from_str(&rest[respond..respond + end]).expect("the body is JSON")
 }
 
-/// The targets a service mounts, in order, with `:ro` for read-only mounts.
-fn mounts(c: &Yaml, service: &str) -> Vec<String> {
-    c["services"][service]["volumes"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .map(|m| {
-            let target = m["target"].as_str().expect("target").to_owned();
-            if m["read_only"].as_bool() == Some(true) {
-                format!("{target}:ro")
-            } else {
-                target
-            }
-        })
-        .collect()
-}
-
-/// The app networks a service joins (and `proxy` when a route targets it).
-fn networks(c: &Yaml, service: &str) -> Vec<String> {
-    c["services"][service]["networks"]
-        .as_mapping()
-        .map(|m| {
-            m.keys()
-                .map(|k| k.as_str().expect("name").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A service's shell wrapper (`sh -c SCRIPT` as command or entrypoint), with compose's `$$`
-/// turned back into the `$` the container sees.
-fn shell(c: &Yaml, service: &str, field: &str) -> String {
-    let argv = strings(&c["services"][service][field]);
-    assert_eq!(argv[..2], ["sh", "-c"], "{service} {field}: {argv:?}");
-    argv[2].replace("$$", "$")
-}
-
-/// An app's example, written out as config settings and read back, renders byte for byte the
-/// same as the example itself.
-fn assert_exact_round_trip<T: CatalogApp + serde::Serialize>() {
-    let settings = serde_json::to_value(T::example()).expect("settings serialize");
-    let entry = Entry::of::<T>();
-    let from_config = (entry.from_settings)(T::KIND, settings.clone()).expect("settings accepted");
-    let (_, direct) = render_one(Box::new(T::example()));
-    let (_, via_config) = render_one(from_config);
-    assert_eq!(
-        direct,
-        via_config,
-        "{}: settings {settings} do not round-trip",
-        T::KIND
-    );
-}
-
-/// No rendered file other than the Ignition config holds the value of a derived secret.
-fn assert_secrets_hidden(b: &Bundle, id: &str, secrets: &[(&str, SecretFormat)]) {
-    for (name, format) in secrets {
-        let value = MasterKey::insecure_test_key().derive(id, name, *format);
-        for (path, bytes) in b.files() {
-            if path == nassella_core::render::IGNITION_FILE {
-                continue;
-            }
-            let s = String::from_utf8_lossy(bytes);
-            assert!(!s.contains(&value), "secret {id}/{name} leaks into {path}");
-        }
-    }
-}
-
-/// The paths of the settings problems composing `app` alone reports.
-fn setting_problems(app: Box<dyn App>) -> Vec<String> {
-    let r = compose(&stack_of(instance(), vec![app])).expect_err("bad settings are errors");
-    r.problems()
-        .iter()
-        .filter(|p| matches!(p.kind, ProblemKind::InvalidSettings(_)))
-        .map(|p| p.path.clone())
-        .collect()
-}
-
-/// The settings of `kind` from JSON, read as a config file would.
-fn from_json(kind: &str, id: &str, settings: Json) -> Box<dyn App> {
-    (nassella_apps::find(kind).expect("registered").from_settings)(id, settings.clone())
-        .unwrap_or_else(|e| panic!("{kind}: {settings} rejected: {e}"))
-}
-
-/// Every pre-backup hook line of the backup script for app `id`.
-fn hooks<'a>(b: &'a Bundle, id: &str) -> Vec<&'a str> {
-    let needle = format!("app.sh\" exec {id} ");
-    text(b, BACKUP_SH)
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .collect()
-}
-
 fn excluded(b: &Bundle) -> Vec<&str> {
     text(b, EXCLUDES).lines().collect()
-}
-
-fn unit<'a>(b: &'a Bundle, name: &str) -> &'a str {
-    text(b, &format!("{UNITS}/{name}"))
 }
 
 // ------------------------------------------------------------------ Plausible
