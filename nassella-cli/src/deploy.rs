@@ -13,11 +13,16 @@
 //! Credentials come from the environment (`HCLOUD_TOKEN`, `DIGITALOCEAN_TOKEN`, the backup
 //! storage keys), never from the command line or a file Nassella writes.
 
+pub use crate::cloud;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use nassella_core::{Keys, Provider, Stack};
+
+use cloud::{Api, Cloud, PlanEffect};
 
 /// Print a progress line for a phase.
 pub fn phase(what: &str) {
@@ -169,4 +174,94 @@ pub fn var_args(state: &StateDir, provider: Provider) -> Vec<String> {
         v.push(format!("-var=state_dir={}", state.root().display()));
     }
     v
+}
+
+/// Run Terraform in `dir` and capture its standard output (its errors still go to the user).
+///
+/// # Errors
+/// When Terraform cannot be started or fails.
+pub fn terraform_stdout(dir: &Path, args: &[String]) -> Result<String> {
+    let out = Command::new("terraform")
+        .arg(format!("-chdir={}", dir.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running terraform (install Terraform >= 1.4 and put it on PATH)")?;
+    if !out.status.success() {
+        bail!(
+            "terraform {} failed (exit {}); its output is above",
+            args.first().map_or("", String::as_str),
+            out.status.code().unwrap_or(1)
+        );
+    }
+    String::from_utf8(out.stdout).context("terraform printed something that is not UTF-8")
+}
+
+/// `nassella apply` on a cloud target: plan to `tfplan`, read it, stop the old server through
+/// the provider API when the server or its volume attachment changes, apply exactly the saved
+/// plan, and power a kept server on again (docs/deploy.md, "Replacing a server").
+/// `plan_args` are the `-var…` arguments (and any extra ones).
+///
+/// # Errors
+/// When Terraform cannot be run, or the provider API fails.
+pub fn apply_cloud(dir: &Path, cloud: Cloud, plan_args: &[String]) -> Result<ExitCode> {
+    const POLL: Duration = Duration::from_secs(3);
+    /// Removes the saved plan however the apply ends: it holds the Ignition config in clear
+    /// (the apps' secrets), and it is stale after any apply.
+    struct RemoveOnDrop(PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let timeout = cloud::shutdown_timeout_from_env()?;
+    let plan_file = dir.join("tfplan");
+    let _ = std::fs::remove_file(&plan_file);
+    let _remove = RemoveOnDrop(plan_file.clone());
+    phase("terraform plan");
+    let mut args = vec!["plan".to_owned(), format!("-out={}", plan_file.display())];
+    args.extend(plan_args.iter().cloned());
+    let code = terraform(dir, &args)?;
+    if code != 0 {
+        eprintln!(
+            "terraform plan failed (exit {code}); its output is above. Nothing was changed: fix the cause and run `nassella apply` again."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let plan = plan_file.display().to_string();
+    let json = terraform_stdout(dir, &["show".into(), "-json".into(), plan.clone()])?;
+    let effect = cloud::classify(cloud, &json)?;
+    let kept = match &effect {
+        PlanEffect::ServerUntouched => {
+            eprintln!("    the server and its volume attachment are not touched: no stop needed");
+            None
+        }
+        PlanEffect::NoOldServer => {
+            eprintln!("    no old server to stop (a new one is created)");
+            None
+        }
+        PlanEffect::StopFirst { server_id, kept } => {
+            let api = Api::from_env(cloud)?;
+            api.stop(server_id, timeout, POLL)?;
+            kept.then(|| (api, server_id.clone()))
+        }
+    };
+    phase("terraform apply (the saved plan)");
+    let code = terraform(dir, &["apply".into(), "-input=false".into(), plan])?;
+    if code != 0 {
+        let off = if matches!(effect, PlanEffect::StopFirst { .. }) {
+            " The old server was shut down and stays off until the next apply."
+        } else {
+            ""
+        };
+        eprintln!(
+            "terraform apply failed (exit {code}); its output is above.{off} If Terraform says the saved plan is stale, the state changed since the plan: run `nassella apply` again. Otherwise fix the cause (terraform/README.md lists the failure modes) and run `nassella apply` again: the volume and the IP are kept."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some((api, id)) = kept {
+        api.power_on_if_off(&id, timeout, POLL)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

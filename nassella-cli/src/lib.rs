@@ -6,6 +6,7 @@
 //! commands: `cargo run -p examples --bin family -- build --out out/family`.
 
 pub mod backups;
+pub mod cloud;
 pub mod config;
 pub mod deploy;
 pub mod keys;
@@ -257,6 +258,15 @@ pub(crate) fn deploy_stack(
     phase("terraform init");
     if deploy::terraform(&dir, &["init".into(), "-input=false".into()])? != 0 {
         bail!("terraform init failed (its output is above); for a cloud target, the provider must be downloadable");
+    }
+    if let Some(cloud) = deploy::cloud::Cloud::of(provider).filter(|_| action == "apply") {
+        let mut args = deploy::var_args(&state, provider);
+        args.extend(extra.iter().cloned());
+        let code = deploy::apply_cloud(&dir, cloud, &args)?;
+        if code == ExitCode::SUCCESS {
+            eprintln!("==> applied; the state is in {}", state.root().display());
+        }
+        return Ok(code);
     }
     let mut args = vec![action.to_owned()];
     args.extend(deploy::var_args(&state, provider));
