@@ -122,7 +122,7 @@ fn open(input: &Input, given: Option<Stack>) -> Result<Option<(Stack, Restic)>> 
     let Some(backup) = stack.backup_settings() else {
         bail!("the config has no [backup] section, so instance `{instance}` has no backups");
     };
-    require_master_key(input, &instance)?;
+    crate::keys::require(input, &instance)?;
     let keys = crate::keys::resolve(input, &instance, false)?;
     let restic = Restic {
         repository: backup.repository().to_owned(),
@@ -132,24 +132,6 @@ fn open(input: &Input, given: Option<Stack>) -> Result<Option<(Stack, Restic)>> 
     Ok(Some((stack, restic)))
 }
 
-/// The restic password derives from the master key: without it, the stand-in key of `validate`
-/// would only earn a confusing "wrong password" from restic.
-fn require_master_key(input: &Input, instance: &str) -> Result<()> {
-    if std::env::var_os("NASSELLA_MASTER_KEY").is_some() {
-        return Ok(());
-    }
-    let path = input
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| crate::keys::state_dir(instance).join("master.key"));
-    if !path.exists() {
-        bail!(
-            "no master key at {}: the backups are encrypted with a password derived from the key this instance was deployed with; pass --master-key-file <file> or set NASSELLA_MASTER_KEY",
-            path.display()
-        );
-    }
-    Ok(())
-}
 
 /// How to reach the repository.
 struct Restic {

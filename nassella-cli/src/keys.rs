@@ -91,3 +91,22 @@ fn new_key() -> Result<MasterKey> {
         .read_exact(&mut bytes)?;
     Ok(MasterKey::from_bytes(bytes))
 }
+
+/// Fail unless a real master key exists: commands that read secrets (the restic password, an
+/// app's derived secret) must not fall back to `validate`'s stand-in key.
+pub(crate) fn require(input: &Input, instance: &str) -> Result<()> {
+    if std::env::var_os("NASSELLA_MASTER_KEY").is_some() {
+        return Ok(());
+    }
+    let path = input
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| state_dir(instance).join("master.key"));
+    if !path.exists() {
+        bail!(
+            "no master key at {}: secrets and backups derive from the key this instance was deployed with; pass --master-key-file <file> or set NASSELLA_MASTER_KEY",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -77,6 +77,19 @@ enum Command {
     /// List the instance's backups, or restore one onto a fresh instance.
     #[command(subcommand)]
     Backups(backups::BackupsCommand),
+    /// Print a derived secret an app needs you to know (e.g. `secret cloud admin-password` for
+    /// Nextcloud's first administrator); without APP and NAME, list every secret by name.
+    ///
+    /// The value goes to standard output alone, so it can be piped; it is derived from the
+    /// instance's master key, which must exist.
+    Secret {
+        #[command(flatten)]
+        input: Input,
+        /// The app id.
+        app: Option<String>,
+        /// The secret's name.
+        name: Option<String>,
+    },
     /// The local target's runtime, called by its Terraform module.
     #[command(hide = true, subcommand)]
     Local(LocalCommand),
@@ -169,6 +182,35 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
         Command::Apply { input } => run_deploy(&input, given, "apply", false),
         Command::Destroy { input } => run_deploy(&input, given, "destroy", false),
         Command::Backups(cmd) => backups::run(cmd, given),
+        Command::Secret { input, app, name } => {
+            let Some(stack) = load(&input, given)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            keys::require(&input, stack.instance().name())?;
+            let keys = keys::resolve(&input, stack.instance().name(), false)?;
+            let validated = match nassella_core::compose(&stack) {
+                Ok(v) => v,
+                Err(r) => return Ok(print_report(&r)),
+            };
+            match (app, name) {
+                (Some(app), Some(name)) => match validated.secret(&keys, &app, &name) {
+                    Some(value) => {
+                        println!("{value}");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    None => bail!("app `{app}` has no secret `{name}`; `nassella secret` lists them"),
+                },
+                (None, None) => {
+                    for a in validated.apps() {
+                        for s in a.secrets() {
+                            println!("{} {}", a.id(), s.name());
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                _ => bail!("give both the app id and the secret's name, or neither to list them"),
+            }
+        }
         Command::Local(LocalCommand::Up { ignition, root }) => {
             local::up(&ignition, &root)?;
             Ok(ExitCode::SUCCESS)

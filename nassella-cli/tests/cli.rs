@@ -231,3 +231,79 @@ fn the_binary_carries_every_file_of_every_terraform_module() {
         );
     }
 }
+
+#[test]
+fn secret_prints_a_derived_secret_only_with_the_real_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(family_config(), dir.path().join("apps.config")).unwrap();
+    // No key yet: refused (a stand-in key would print a wrong password).
+    let o = nassella(
+        &[
+            "secret",
+            "--config",
+            "apps.config",
+            "cloud",
+            "admin-password",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no master key"), "{}", stderr(&o));
+
+    let key = dir.path().join("key");
+    std::fs::write(&key, KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = nassella(
+        &[
+            "secret",
+            "--config",
+            "apps.config",
+            "--master-key-file",
+            "key",
+            "cloud",
+            "admin-password",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8(o.stdout).unwrap();
+    let master = nassella_core::MasterKey::from_hex(KEY).unwrap();
+    let format = nassella_core::SecretFormat::Alphanumeric(printed.trim().len());
+    assert_eq!(
+        printed.trim(),
+        master.derive("cloud", "admin-password", format)
+    );
+    assert_eq!(printed.lines().count(), 1, "only the value on stdout");
+
+    // The list names every app's secrets; an unknown one says how to list them.
+    let o = nassella(
+        &[
+            "secret",
+            "--config",
+            "apps.config",
+            "--master-key-file",
+            "key",
+        ],
+        dir.path(),
+    );
+    let list = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        list.lines().any(|l| l == "cloud admin-password")
+            && list.lines().any(|l| l == "vault admin-token"),
+        "{list}"
+    );
+    let o = nassella(
+        &[
+            "secret",
+            "--config",
+            "apps.config",
+            "--master-key-file",
+            "key",
+            "cloud",
+            "nope",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("`nassella secret` lists them"));
+}

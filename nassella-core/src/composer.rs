@@ -154,6 +154,15 @@ impl ValidatedStack {
         &self.apps
     }
 
+    /// The value of app `app`'s derived secret `name` (for the user to read, e.g. a first admin
+    /// password), or `None` when the app declares no such secret.
+    #[must_use]
+    pub fn secret(&self, keys: &crate::Keys, app: &str, name: &str) -> Option<String> {
+        let a = self.apps.iter().find(|a| a.id == app)?;
+        let s = a.c.secrets.iter().find(|s| s.name == name)?;
+        Some(keys.master().derive(app, name, s.format))
+    }
+
     /// Warnings found while composing (errors would have stopped it).
     #[must_use]
     pub fn warnings(&self) -> &Report {
