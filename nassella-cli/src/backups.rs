@@ -132,7 +132,6 @@ fn open(input: &Input, given: Option<Stack>) -> Result<Option<(Stack, Restic)>> 
     Ok(Some((stack, restic)))
 }
 
-
 /// How to reach the repository.
 struct Restic {
     repository: String,

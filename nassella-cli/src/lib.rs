@@ -198,7 +198,9 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
                         println!("{value}");
                         Ok(ExitCode::SUCCESS)
                     }
-                    None => bail!("app `{app}` has no secret `{name}`; `nassella secret` lists them"),
+                    None => {
+                        bail!("app `{app}` has no secret `{name}`; `nassella secret` lists them")
+                    }
                 },
                 (None, None) => {
                     for a in validated.apps() {
