@@ -62,13 +62,13 @@ fn default_admin_user() -> String {
 
 /// Why `name` cannot be a Django user name, if it cannot.
 fn admin_user_problem(name: &str) -> Option<String> {
-    let ok = (1..=150).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.@+-".contains(&b));
-    (!ok).then(|| {
-        format!("admin_user `{name}` must be 1 to 150 letters, digits, '_', '.', '@', '+' or '-'")
-    })
+    crate::blocks::user_name::user_name_problem(
+        "admin_user",
+        name,
+        150,
+        crate::blocks::user_name::Letters::Any,
+        "_.@+-",
+    )
 }
 
 impl Linkding {

@@ -100,21 +100,16 @@ impl App for Miniflux {
     }
 
     fn check(&self) -> Vec<SettingProblem> {
-        let ok = (1..=64).contains(&self.admin_user.len())
-            && self
-                .admin_user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b));
-        if ok {
-            return Vec::new();
-        }
-        vec![SettingProblem::new(
+        crate::blocks::user_name::user_name_problem(
             "admin_user",
-            format!(
-                "admin_user `{}` must be 1 to 64 letters, digits, '_', '.', '@' or '-'",
-                self.admin_user
-            ),
-        )]
+            &self.admin_user,
+            64,
+            crate::blocks::user_name::Letters::Any,
+            "_.@-",
+        )
+        .map(|p| SettingProblem::new("admin_user", p))
+        .into_iter()
+        .collect()
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {

@@ -91,13 +91,13 @@ fn default_admin_user() -> String {
 
 /// Why `name` cannot be Nextcloud's first admin user name, if it cannot.
 fn admin_user_problem(name: &str) -> Option<String> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b));
-    (!ok).then(|| {
-        format!("admin_user `{name}` must be 1 to 64 letters, digits, '_', '.', '@' or '-'")
-    })
+    crate::blocks::user_name::user_name_problem(
+        "admin_user",
+        name,
+        64,
+        crate::blocks::user_name::Letters::Any,
+        "_.@-",
+    )
 }
 
 impl Nextcloud {

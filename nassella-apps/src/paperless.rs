@@ -100,13 +100,13 @@ fn default_ocr_language() -> String {
 
 /// Why `name` cannot be Paperless' administrator (Django's user name rule), if it cannot.
 fn admin_user_problem(name: &str) -> Option<String> {
-    let ok = (1..=150).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@.+-_".contains(&b));
-    (!ok).then(|| {
-        format!("admin_user `{name}` must be 1 to 150 letters, digits, '@', '.', '+', '-' or '_'")
-    })
+    crate::blocks::user_name::user_name_problem(
+        "admin_user",
+        name,
+        150,
+        crate::blocks::user_name::Letters::Any,
+        "@.+-_",
+    )
 }
 
 /// Why `langs` is not a Tesseract language list, if it is not.

@@ -133,15 +133,13 @@ fn server_name_problem(name: &str) -> Option<String> {
 
 /// Why `name` cannot be the administrator's Matrix local part, if it cannot.
 fn admin_user_problem(name: &str) -> Option<String> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-".contains(&b));
-    (!ok).then(|| {
-        format!(
-            "admin_user `{name}` must be 1 to 64 lowercase letters, digits, '.', '_', '=' or '-'"
-        )
-    })
+    crate::blocks::user_name::user_name_problem(
+        "admin_user",
+        name,
+        64,
+        crate::blocks::user_name::Letters::Lowercase,
+        "._=-",
+    )
 }
 
 impl Synapse {

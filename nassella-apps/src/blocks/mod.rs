@@ -19,3 +19,4 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod user_name;

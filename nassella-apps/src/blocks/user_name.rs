@@ -1,0 +1,64 @@
+//! The check every app with a first administrator needs: a user name the app accepts.
+
+/// Which letters a user name may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letters {
+    /// `A-Z` and `a-z`.
+    Any,
+    /// `a-z` only.
+    Lowercase,
+}
+
+/// Why `name` is not a user name of 1 to `max` characters made of letters, digits and the
+/// bytes in `others`; `None` when it is. The message names `field` and lists what is allowed.
+#[must_use]
+pub fn user_name_problem(
+    field: &str,
+    name: &str,
+    max: usize,
+    letters: Letters,
+    others: &str,
+) -> Option<String> {
+    let letter = |b: u8| match letters {
+        Letters::Any => b.is_ascii_alphabetic(),
+        Letters::Lowercase => b.is_ascii_lowercase(),
+    };
+    let ok = (1..=max).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| letter(b) || b.is_ascii_digit() || others.as_bytes().contains(&b));
+    if ok {
+        return None;
+    }
+    let mut allowed: Vec<String> = others.chars().map(|c| format!("'{c}'")).collect();
+    let last = allowed.pop();
+    let kind = match letters {
+        Letters::Any => "letters",
+        Letters::Lowercase => "lowercase letters",
+    };
+    let list = match last {
+        Some(last) if allowed.is_empty() => format!("{kind}, digits or {last}"),
+        Some(last) => format!("{kind}, digits, {} or {last}", allowed.join(", ")),
+        None => format!("{kind} or digits"),
+    };
+    Some(format!("{field} `{name}` must be 1 to {max} {list}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_and_explains() {
+        assert_eq!(
+            user_name_problem("admin_user", "alice.b", 64, Letters::Any, "_.@-"),
+            None
+        );
+        assert_eq!(
+            user_name_problem("admin_user", "", 64, Letters::Any, "_.@-").as_deref(),
+            Some("admin_user `` must be 1 to 64 letters, digits, '_', '.', '@' or '-'")
+        );
+        assert!(user_name_problem("admin_user", "Alice", 64, Letters::Lowercase, "._=-").is_some());
+        assert!(user_name_problem("admin_user", &"a".repeat(65), 64, Letters::Any, "").is_some());
+    }
+}
