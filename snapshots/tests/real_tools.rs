@@ -205,3 +205,55 @@ fn ignition_json_is_the_file_ignition_reads() {
         );
     }
 }
+
+/// systemd's own checker reads every unit of every example: unknown keys, bad values and broken
+/// dependencies would show up here. The only complaints allowed are that the instance's scripts
+/// do not exist on this machine.
+#[test]
+fn systemd_analyze_verify_accepts_every_unit() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is required in CI"
+        );
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    }
+    for (name, stack) in examples::all() {
+        let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut units = Vec::new();
+        for (path, bytes) in b.bundle.files() {
+            let Some(unit) = path.strip_prefix("instance/etc/systemd/system/") else {
+                continue;
+            };
+            if unit.contains('/') {
+                continue; // drop-ins are checked with their unit by systemd on the server
+            }
+            std::fs::write(dir.path().join(unit), bytes).unwrap();
+            units.push(dir.path().join(unit));
+        }
+        assert!(units.len() > 5, "{name}");
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .args(&units)
+            .output()
+            .unwrap();
+        let complaints: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| {
+                !(l.contains("Command /etc/nassella/bin/") && l.contains("is not executable"))
+            })
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            complaints.is_empty(),
+            "{name}: systemd-analyze verify:\n{}",
+            complaints.join("\n")
+        );
+    }
+}
