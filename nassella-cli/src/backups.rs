@@ -159,7 +159,7 @@ impl Restic {
             )?;
         let err = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
-            if is_missing_repository(out.status.code(), &err) {
+            if crate::deploy::is_missing_repository(out.status.code(), &err) {
                 return Ok(Listing::NoRepository);
             }
             bail!(
@@ -176,12 +176,6 @@ impl Restic {
         sort_newest_first(&mut snapshots)?;
         Ok(Listing::Snapshots(snapshots))
     }
-}
-
-/// restic >= 0.17 exits 10 when there is no repository; older ones exit 1 and say so.
-fn is_missing_repository(code: Option<i32>, stderr: &str) -> bool {
-    code == Some(10)
-        || (code == Some(1) && stderr.contains("Is there a repository at the following location?"))
 }
 
 /// Sort by time (newest first), then by id; fill in missing short ids.

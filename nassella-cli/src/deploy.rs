@@ -101,9 +101,7 @@ pub fn ensure_repository(stack: &Stack, keys: &Keys) -> Result<()> {
         return Ok(());
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    let missing = out.status.code() == Some(10)
-        || (out.status.code() == Some(1)
-            && err.contains("Is there a repository at the following location"));
+    let missing = is_missing_repository(out.status.code(), &err);
     if !missing {
         bail!(
             "cannot read the restic repository {} (restic exit {:?}):\n{err}\ncheck the repository URL and the storage credentials in the environment",
@@ -120,6 +118,13 @@ pub fn ensure_repository(stack: &Stack, keys: &Keys) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// restic >= 0.17 exits 10 when there is no repository; older ones exit 1 and say so.
+#[must_use]
+pub fn is_missing_repository(code: Option<i32>, stderr: &str) -> bool {
+    code == Some(10)
+        || (code == Some(1) && stderr.contains("Is there a repository at the following location?"))
 }
 
 /// Write the target's module into the state folder.
