@@ -231,3 +231,25 @@ image = "{hello_image}"
         restic = RESTIC_IMAGE,
     )
 }
+
+/// Whether the real `terraform` can run here. Outside CI a test without it is skipped (and says
+/// so); in CI (`$CI` set) its absence fails the test.
+///
+/// # Panics
+/// In CI, when terraform is missing.
+#[must_use]
+pub fn have_terraform() -> bool {
+    if std::process::Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "terraform is required in CI"
+    );
+    eprintln!("skipped: terraform is not installed");
+    false
+}

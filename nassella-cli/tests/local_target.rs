@@ -29,18 +29,14 @@ fn ok(out: Output) -> Output {
 
 #[test]
 fn apply_twice_replace_and_destroy_on_the_local_target() {
-    if Command::new("terraform").arg("version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "terraform is required in CI"
-        );
-        eprintln!("skipped: terraform is not installed");
+    if !instance_tests::have_terraform() {
         return;
     }
     let env = TestEnv::new();
     let state = env.path("state");
     let cfg = env.path("cfg").join("apps.config");
-    std::fs::write(&cfg, local_target_config(&env, HELLO_IMAGE)).unwrap();
+    let config = local_target_config(&env, HELLO_IMAGE);
+    std::fs::write(&cfg, &config).unwrap();
     let inst = state.join(&env.name);
 
     // apply: the repository is created, the app answers through Caddy.
@@ -80,6 +76,43 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
         log.lines().count(),
         1,
         "a second apply restarted nothing:\n{log}"
+    );
+
+    // Only DNS changes (dns_zone, dns_ttl; locally a zone file instead of a provider's records):
+    // Terraform replaces the DNS resource alone, the instance keeps running untouched.
+    let with_dns = config.replace(
+        "[backup]",
+        "dns_zone = \"hello.test\"\ndns_ttl = 60\n\n[backup]",
+    );
+    std::fs::write(&cfg, &with_dns).unwrap();
+    let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let plan = show(&out);
+    assert!(
+        plan.contains("terraform_data.dns must be replaced")
+            && !plan.contains("terraform_data.instance must be replaced")
+            && plan.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "a DNS-only change must touch only the DNS resource:\n{plan}"
+    );
+    ok(nassella(&state, &["apply"], &cfg));
+    assert_eq!(
+        std::fs::read(inst.join("bundle/ignition.json")).unwrap(),
+        ignition,
+        "DNS settings are not part of the instance"
+    );
+    assert_eq!(
+        std::fs::read_to_string(inst.join("dns.zone")).unwrap(),
+        "$ORIGIN hello.test.\n$TTL 60\n@ IN A 127.0.0.1\n"
+    );
+    let log = std::fs::read_to_string(inst.join("local.log")).unwrap();
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "a DNS change restarted the instance:\n{log}"
+    );
+    assert_eq!(
+        http_get(env.port, "hello.test", "/").body.trim(),
+        "hello from hello"
     );
 
     // A changed app setting replaces the instance: the old stack stops before the new one

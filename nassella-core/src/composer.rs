@@ -274,6 +274,23 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
                     },
                 );
             } else {
+                if let Some(zone) = stack
+                    .instance
+                    .dns_zone
+                    .as_ref()
+                    .filter(|z| valid_host(z).is_ok())
+                {
+                    if route.host != *zone && !route.host.ends_with(&format!(".{zone}")) {
+                        r.error(
+                            &path,
+                            Some(origin),
+                            P::InvalidInstance(format!(
+                                "`{}` is outside the DNS zone `{zone}` (instance.dns_zone), whose records Terraform manages: use a name in that zone, or remove dns_zone and create the records by hand",
+                                route.host
+                            )),
+                        );
+                    }
+                }
                 hosts.insert(route.host.clone(), path);
             }
         }
@@ -388,6 +405,27 @@ fn check_instance(i: &Instance, r: &mut Report) {
         r.error("instance.docker_compose.hash", o, P::InvalidInstance(
             "the docker compose download needs a verification hash `sha256-<hex>` or `sha512-<hex>`".into(),
         ));
+    }
+    if let Some(zone) = &i.dns_zone {
+        if valid_host(zone).is_err() {
+            r.error(
+                "instance.dns_zone",
+                o,
+                P::InvalidInstance(format!(
+                    "DNS zone `{zone}` must be a lowercase domain name such as `example.com`"
+                )),
+            );
+        }
+    }
+    if !(60..=86_400).contains(&i.dns_ttl) {
+        r.error(
+            "instance.dns_ttl",
+            o,
+            P::InvalidInstance(format!(
+                "DNS TTL {} s must be from 60 to 86400 seconds",
+                i.dns_ttl
+            )),
+        );
     }
     if let crate::Tls::Acme { email: Some(e), .. } = &i.tls {
         if !e.contains('@') || e.chars().any(char::is_whitespace) {

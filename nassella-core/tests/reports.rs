@@ -142,6 +142,19 @@ fn bad_stacks_give_exactly_these_reports() {
             "Error backup.retention: retention keeps nothing: keep at least one daily, weekly or monthly snapshot",
             "Error backup.on_calendar: `` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`)",
         ]),
+        ("DNS zone and TTL", Stack::new(Instance::new("test").dns_zone("example.com").dns_ttl(30))
+            .backup(Backup::new("/srv/backups"))
+            .app(web("a", "a.example.com"))
+            .app(web("b", "example.com"))
+            .app(web("c", "c.example.org")), vec![
+            "Error instance.dns_ttl: DNS TTL 30 s must be from 60 to 86400 seconds",
+            "Error apps.c.routes[0].host: `c.example.org` is outside the DNS zone `example.com` (instance.dns_zone), whose records Terraform manages: use a name in that zone, or remove dns_zone and create the records by hand",
+        ]),
+        ("a DNS zone that is no domain name", Stack::new(Instance::new("test").dns_zone("Example.com."))
+            .backup(Backup::new("/srv/backups"))
+            .app(web("a", "a.example.com")), vec![
+            "Error instance.dns_zone: DNS zone `Example.com.` must be a lowercase domain name such as `example.com`",
+        ]),
         ("services, routes and volumes", base().app(app("x", |_| {
             let mut c = Contribution::new();
             let undecided = c.volume(Volume::new("data"));

@@ -959,6 +959,30 @@ fn dns_depends_on_the_stable_ip_never_on_the_server() {
     }
 }
 
+/// The local target's stand-in for DNS (hosts and zone files) and its instance are independent:
+/// a change of `dns_zone`/`dns_ttl` replaces only `terraform_data.dns`, and the instance reads no
+/// DNS setting (`nassella-cli/tests/local_target.rs` shows the same end to end).
+#[test]
+fn local_dns_and_instance_do_not_depend_on_each_other() {
+    let m = Module::load(Provider::Local);
+    let dns = m.resource_references("terraform_data.dns");
+    assert!(
+        !dns.contains("terraform_data.instance"),
+        "terraform_data.dns must not depend on the instance: {dns:?}"
+    );
+    for v in ["var.dns_zone", "var.dns_ttl", "var.hostnames"] {
+        assert!(dns.contains(v), "terraform_data.dns must use {v}: {dns:?}");
+    }
+    let instance = m.resource_references("terraform_data.instance");
+    assert!(
+        !instance.iter().any(|r| r == "var.dns_zone"
+            || r == "var.dns_ttl"
+            || r == "local.dns_records"
+            || r == "terraform_data.dns"),
+        "terraform_data.instance must not read DNS settings: {instance:?}"
+    );
+}
+
 /// The config file's `[instance]` keys for the cloud modules reach the tfvars unchanged.
 #[test]
 fn config_file_keys_reach_the_tfvars() {

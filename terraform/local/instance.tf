@@ -23,17 +23,26 @@ resource "terraform_data" "instance" {
   }
 }
 
-# The local equivalent of DNS records: a hosts file mapping every hostname to this machine.
+# The local equivalent of DNS: a hosts file mapping every hostname to this machine and, when
+# dns_zone is set, the zone's A records in a zone file (what a cloud module manages at the
+# provider). It depends on nothing of the instance, so a change of dns_zone or dns_ttl replaces
+# only this resource: the instance keeps running, as a cloud server keeps running when only its
+# DNS records change.
 resource "terraform_data" "dns" {
-  # Replaced (not updated) when the hostnames change: provisioners run only on creation.
-  triggers_replace = var.hostnames
+  # Replaced (not updated) when the records change: provisioners run only on creation.
+  triggers_replace = [var.hostnames, var.dns_zone, var.dns_ttl]
 
   input = {
-    file  = "${var.state_dir}/hosts"
-    lines = join("", [for h in var.hostnames : "127.0.0.1 ${h}\n"])
+    hosts_file = "${var.state_dir}/hosts"
+    hosts      = join("", [for h in var.hostnames : "127.0.0.1 ${h}\n"])
+    zone_file  = "${var.state_dir}/dns.zone"
+    zone = var.dns_zone == null ? "" : join("", concat(
+      ["$ORIGIN ${var.dns_zone}.\n", "$TTL ${var.dns_ttl}\n"],
+      [for h in sort(keys(local.dns_records)) : "${local.dns_records[h]} IN A 127.0.0.1\n"],
+    ))
   }
 
   provisioner "local-exec" {
-    command = "printf '%s' '${self.input.lines}' > '${self.input.file}'"
+    command = "printf '%s' '${self.input.hosts}' > '${self.input.hosts_file}' && if [ -n '${self.input.zone}' ]; then printf '%s' '${self.input.zone}' > '${self.input.zone_file}'; else rm -f '${self.input.zone_file}'; fi"
   }
 }

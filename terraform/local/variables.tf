@@ -100,13 +100,23 @@ variable "tcp_ports" {
 variable "dns_zone" {
   type        = string
   default     = null
-  description = "Unused by the local target: hostnames resolve through the hosts file it writes (state_dir/hosts)."
+  description = "The zone holding every hostname. The local target keeps its records in a zone file (state_dir/dns.zone) instead of at a provider; hostnames resolve through the hosts file it writes (state_dir/hosts) either way."
+
+  validation {
+    condition     = var.dns_zone == null ? true : alltrue([for h in var.hostnames : h == var.dns_zone || endswith(h, ".${var.dns_zone}")])
+    error_message = "Every hostname must be the dns_zone itself or a name inside it; manage the other names' DNS by hand or pick the zone that holds them all."
+  }
 }
 
 variable "dns_ttl" {
   type        = number
   default     = 300
-  description = "Unused by the local target."
+  description = "TTL of the records in the zone file, in seconds (60 to 86400)."
+
+  validation {
+    condition     = var.dns_ttl == floor(var.dns_ttl) && var.dns_ttl >= 60 && var.dns_ttl <= 86400
+    error_message = "The dns_ttl must be a whole number of seconds from 60 to 86400."
+  }
 }
 
 # Local target

@@ -21,18 +21,20 @@ struct TfVars<'a> {
     /// Only for the cloud modules (`hetzner`, `digitalocean`), which declare the same keys.
     #[serde(flatten)]
     cloud: Option<CloudVars<'a>>,
+    /// The zone whose records Terraform manages (left out when unset: no managed DNS). Every
+    /// module takes it; the local target keeps the records in a zone file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_zone: Option<&'a str>,
+    dns_ttl: u32,
 }
 
-/// The image and DNS settings of a cloud server. Unset options are left out, so the module's
-/// default (`null`: no pinned image, no managed DNS) applies.
+/// The image settings of a cloud server. Unset options are left out, so the module's default
+/// (`null`: no pinned image) applies.
 #[derive(Serialize)]
 struct CloudVars<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     image_id: Option<&'a str>,
     image_selector: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dns_zone: Option<&'a str>,
-    dns_ttl: u32,
 }
 
 impl<'a> CloudVars<'a> {
@@ -41,8 +43,6 @@ impl<'a> CloudVars<'a> {
             Provider::Hetzner | Provider::DigitalOcean => Some(Self {
                 image_id: i.image_id.as_deref(),
                 image_selector: &i.image_selector,
-                dns_zone: i.dns_zone.as_deref(),
-                dns_ttl: i.dns_ttl,
             }),
             Provider::Local => None,
         }
@@ -70,6 +70,8 @@ pub(super) fn tfvars(v: &ValidatedStack) -> Vec<u8> {
         tcp_ports,
         user_data_file: super::IGNITION_FILE,
         cloud: CloudVars::of(i),
+        dns_zone: i.dns_zone.as_deref(),
+        dns_ttl: i.dns_ttl,
     };
     let mut out = serde_json::to_vec_pretty(&vars).expect("tfvars serialize");
     out.push(b'\n');
