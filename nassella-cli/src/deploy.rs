@@ -15,6 +15,7 @@
 
 pub use crate::cloud;
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -151,10 +152,27 @@ pub fn terraform(dir: &Path, args: &[String]) -> Result<i32> {
     let status = Command::new("terraform")
         .arg(format!("-chdir={}", dir.display()))
         .args(args)
+        .envs(plain_output())
         .stdin(Stdio::null())
         .status()
         .context("running terraform (install Terraform >= 1.4 and put it on PATH)")?;
     Ok(status.code().unwrap_or(1))
+}
+
+/// `TF_CLI_ARGS` with `-no-color` added when the output is not a terminal (a log file, CI), so
+/// Terraform's messages are not strewn with colour codes there. A user's own `TF_CLI_ARGS` stay.
+fn plain_output() -> Option<(&'static str, String)> {
+    if std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut args = std::env::var("TF_CLI_ARGS").unwrap_or_default();
+    if !args.split_whitespace().any(|a| a == "-no-color") {
+        if !args.is_empty() {
+            args.push(' ');
+        }
+        args.push_str("-no-color");
+    }
+    Some(("TF_CLI_ARGS", args))
 }
 
 /// The `-var…` arguments of a plan or apply.
@@ -189,6 +207,7 @@ pub fn terraform_stdout(dir: &Path, args: &[String]) -> Result<String> {
     let out = Command::new("terraform")
         .arg(format!("-chdir={}", dir.display()))
         .args(args)
+        .envs(plain_output())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
