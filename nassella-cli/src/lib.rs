@@ -326,6 +326,9 @@ pub(crate) fn deploy_stack(
         (_, 0) => {
             if action == "apply" {
                 eprintln!("==> applied; the state is in {}", state.root().display());
+                if provider == nassella_core::Provider::Local {
+                    show_local_addresses(&stack, &built.bundle, &state);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -336,6 +339,26 @@ pub(crate) fn deploy_stack(
             );
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Where the apps of a local instance answer, and how to reach names that are not `*.localhost`
+/// (which browsers and curl resolve to this machine by themselves).
+fn show_local_addresses(stack: &Stack, bundle: &nassella_core::Bundle, state: &deploy::StateDir) {
+    let hostnames: Vec<String> = bundle
+        .files()
+        .get(nassella_core::render::TFVARS_FILE)
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| serde_json::from_value(v["hostnames"].clone()).ok())
+        .unwrap_or_default();
+    for h in &hostnames {
+        eprintln!("    {}/", stack.instance().public_url(h));
+    }
+    if hostnames.iter().any(|h| !h.ends_with(".localhost")) {
+        eprintln!(
+            "    names outside .localhost resolve with the lines of {} in /etc/hosts (or `curl --resolve`)",
+            state.root().join("hosts").display()
+        );
     }
 }
 

@@ -329,6 +329,21 @@ impl Instance {
     pub fn tls_mode(&self) -> &Tls {
         &self.tls
     }
+
+    /// The public address of a hostname: scheme, host and, when it is not the scheme's default,
+    /// the proxy's host port (e.g. `http://hello.localhost:18080`).
+    #[must_use]
+    pub fn public_url(&self, host: &str) -> String {
+        let (scheme, port, default) = match self.tls {
+            Tls::HttpOnly => ("http", self.http_port, 80),
+            _ => ("https", self.https_port, 443),
+        };
+        if port == default {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        }
+    }
 }
 
 /// How many snapshots to keep (restic `forget` policy, grouped by the fixed host name).
