@@ -48,6 +48,8 @@ pub(crate) enum BackupsCommand {
         snapshot: String,
         #[command(flatten)]
         input: Input,
+        #[command(flatten)]
+        shutdown: crate::Shutdown,
     },
 }
 
@@ -109,7 +111,11 @@ pub enum Listing {
 pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode> {
     match cmd {
         BackupsCommand::List { input, json } => list(&input, given, json),
-        BackupsCommand::Restore { snapshot, input } => restore(&input, given, &snapshot),
+        BackupsCommand::Restore {
+            snapshot,
+            input,
+            shutdown,
+        } => restore(&input, given, &snapshot, shutdown),
     }
 }
 
@@ -365,7 +371,12 @@ fn find<'a>(snapshots: &'a [Snapshot], wanted: &str, restic: &Restic) -> Result<
     }
 }
 
-fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode> {
+fn restore(
+    input: &Input,
+    given: Option<Stack>,
+    wanted: &str,
+    shutdown: crate::Shutdown,
+) -> Result<ExitCode> {
     let Some((mut stack, restic)) = open(input, given)? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -441,6 +452,7 @@ fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode
         "apply",
         false,
         &["-replace=terraform_data.instance".to_owned()],
+        shutdown,
     );
     let moved = if aside.exists() {
         format!("the previous data is kept in {}", aside.display())

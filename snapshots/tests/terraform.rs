@@ -992,3 +992,49 @@ host = "hello.example.org"
         assert_eq!(tfvars.get(k), Some(v), "tfvars `{k}`");
     }
 }
+
+/// `nassella destroy` plans `terraform plan -destroy -target=…` over
+/// `Cloud::destroy_targets`: every resource of the module except the data volume and, on
+/// DigitalOcean, the tag the volume carries. A bare `terraform destroy` would fail on the volume's
+/// `prevent_destroy`; a target the volume depended on would take the volume with it.
+#[test]
+fn destroy_targets_every_resource_but_the_data_volume() {
+    use nassella_cli::cloud::Cloud;
+    for (p, cloud) in [
+        (Provider::Hetzner, Cloud::Hetzner),
+        (Provider::DigitalOcean, Cloud::DigitalOcean),
+    ] {
+        let m = Module::load(p);
+        let n = names(p);
+        let all: BTreeSet<String> = m.resources().map(|(a, _)| a).collect();
+        let targets: BTreeSet<String> = cloud
+            .destroy_targets()
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect();
+        let unknown: Vec<_> = targets.difference(&all).collect();
+        assert!(
+            unknown.is_empty(),
+            "terraform/{p}: destroy targets that are not resources: {unknown:?}"
+        );
+        let mut kept = BTreeSet::from([n.volume.to_owned()]);
+        if p == Provider::DigitalOcean {
+            kept.insert("digitalocean_tag.instance".to_owned());
+        }
+        let left: BTreeSet<String> = all.difference(&targets).cloned().collect();
+        assert_eq!(
+            left, kept,
+            "terraform/{p}: `nassella destroy` must remove every resource but the data volume"
+        );
+        let volume_refs = m.resource_references(n.volume);
+        let taken: Vec<_> = targets.intersection(&volume_refs).collect();
+        assert!(
+            taken.is_empty(),
+            "terraform/{p}: the volume depends on destroy targets {taken:?}; destroying them would destroy it"
+        );
+        assert!(
+            !targets.contains(n.volume),
+            "terraform/{p}: the volume is never a destroy target"
+        );
+    }
+}
