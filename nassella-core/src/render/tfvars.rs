@@ -23,7 +23,7 @@ struct TfVars<'a> {
     cloud: Option<CloudVars<'a>>,
 }
 
-/// The image and DNS settings of a cloud server. Unset options are left out, so the module's
+/// The image, DNS and data volume settings of a cloud server. Unset options are left out, so the module's
 /// default (`null`: no pinned image, no managed DNS) applies.
 #[derive(Serialize)]
 struct CloudVars<'a> {
@@ -33,6 +33,9 @@ struct CloudVars<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     dns_zone: Option<&'a str>,
     dns_ttl: u32,
+    /// The data volumes to keep, and the attached one (a restore adds a blank one).
+    data_volumes: &'a [String],
+    active_data_volume: &'a str,
 }
 
 impl<'a> CloudVars<'a> {
@@ -43,6 +46,8 @@ impl<'a> CloudVars<'a> {
                 image_selector: &i.image_selector,
                 dns_zone: i.dns_zone.as_deref(),
                 dns_ttl: i.dns_ttl,
+                data_volumes: &i.data_volumes,
+                active_data_volume: &i.active_data_volume,
             }),
             Provider::Local => None,
         }
