@@ -70,6 +70,14 @@ impl Cloud {
             Self::DigitalOcean => "digitalocean_droplet.server",
         }
     }
+    /// Terraform address of the data volumes (one instance per name in `data_volumes`).
+    #[must_use]
+    pub fn volume_address(self) -> &'static str {
+        match self {
+            Self::Hetzner => "hcloud_volume.data",
+            Self::DigitalOcean => "digitalocean_volume.data",
+        }
+    }
     /// Terraform address of the data volume's attachment.
     #[must_use]
     pub fn attachment_address(self) -> &'static str {

@@ -43,6 +43,11 @@ impl StateDir {
             root: crate::keys::state_dir(instance),
         }
     }
+    /// The state folder at `root` (tests).
+    #[must_use]
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
     /// The folder itself.
     #[must_use]
     pub fn root(&self) -> &Path {

@@ -14,6 +14,7 @@ pub mod local;
 pub mod materialise;
 pub mod modules;
 pub mod output;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -263,9 +264,12 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { input, out } => {
-            let Some(stack) = load(&input, given)? else {
+            let Some(mut stack) = load(&input, given)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            // The bundle is what `nassella apply` would deploy: the same data volumes.
+            let state = deploy::StateDir::of(stack.instance().name());
+            volumes::adapt(&mut stack, &state)?;
             let keys = keys::resolve(&input, stack.instance().name(), true)?;
             match nassella_core::build(&stack, &keys) {
                 Ok(b) => {
@@ -321,6 +325,7 @@ pub(crate) fn deploy_stack(
     let timeout = shutdown.timeout()?;
     let state = StateDir::of(stack.instance().name());
     deploy::adapt_for_target(&mut stack, &state);
+    let volumes = volumes::adapt(&mut stack, &state)?;
     let provider = stack.instance().provider_kind();
     phase(&format!("building {} for {provider}", describe(&stack)));
     let keys = keys::resolve(input, stack.instance().name(), true)?;
@@ -358,6 +363,11 @@ pub(crate) fn deploy_stack(
         };
         if code == ExitCode::SUCCESS {
             if action == "apply" {
+                if let Some(mut v) = volumes.filter(|v| v.restoring.is_some()) {
+                    // The restore is deployed: the snapshot was for this deploy only.
+                    v.restoring = None;
+                    v.save(&state)?;
+                }
                 eprintln!("==> applied; the state is in {}", state.root().display());
             } else {
                 eprintln!(

@@ -572,7 +572,11 @@ fn nassella(
     std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(0o755)).unwrap();
     let plan = dir.join("plan.json");
     std::fs::write(&plan, fixture(plan_fixture)).unwrap();
-    let config = hetzner_config(dir);
+    let config = if dir.join("restore.config").exists() {
+        dir.join("restore.config")
+    } else {
+        hetzner_config(dir)
+    };
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_nassella"));
     c.args(args)
@@ -581,6 +585,7 @@ fn nassella(
         .env("PATH", path)
         .env("NASSELLA_STATE_DIR", dir.join("state"))
         .env("NASSELLA_MASTER_KEY", "07".repeat(32))
+        .env("RESTIC_CACHE_DIR", dir.join("restic-cache"))
         .env_remove("NASSELLA_MASTER_KEY_FILE")
         .env_remove("HCLOUD_TOKEN")
         .env_remove("NASSELLA_HCLOUD_API")
@@ -984,4 +989,258 @@ fn destroy_times_out_and_destroys_nothing_against_a_fake_hetzner_api() {
         "{err}"
     );
     assert!(!log.contains("terraform apply"), "nothing applied: {log}");
+}
+
+// ---------------------------------------------------------------- cloud `backups restore`
+
+/// A restic repository (the real restic, a local folder) with one snapshot of instance `bk`, as
+/// the server's backup tags it, and a Hetzner config backing up there: `nassella()` uses it.
+/// Returns the snapshot's full id.
+fn restore_setup(dir: &Path) -> String {
+    use nassella_core::{Keys, MasterKey};
+    let repo = dir.join("repo");
+    let password = Keys::new(MasterKey::from_hex(&"07".repeat(32)).unwrap()).restic_password();
+    let restic = |args: &[&str]| {
+        let out = std::process::Command::new("restic")
+            .args(args)
+            .env("RESTIC_REPOSITORY", &repo)
+            .env("RESTIC_PASSWORD", &password)
+            .env("RESTIC_CACHE_DIR", dir.join("restic-cache"))
+            .output()
+            .expect("restic is required (apt-get install restic)");
+        assert!(
+            out.status.success(),
+            "restic {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    restic(&["init"]);
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("file.txt"), "old data").unwrap();
+    restic(&[
+        "backup",
+        "--host",
+        "bk",
+        "--tag",
+        "nassella",
+        src.to_str().unwrap(),
+    ]);
+    let all: Vec<serde_json::Value> =
+        serde_json::from_slice(&restic(&["snapshots", "--json"])).unwrap();
+    std::fs::write(
+        dir.join("restore.config"),
+        format!(
+            "[instance]\nname = \"bk\"\nprovider = \"hetzner\"\ntls = {{ mode = \"http_only\" }}\n\n[backup]\nrepository = \"{}\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.example.com\"\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    all[0]["id"].as_str().unwrap().to_owned()
+}
+
+fn volumes_json(dir: &Path) -> serde_json::Value {
+    let p = dir.join("state/bk/volumes.json");
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
+}
+
+fn bundle_tfvars(dir: &Path) -> serde_json::Value {
+    let p = dir.join("state/bk/bundle/terraform.tfvars.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Whether any file of the last bundle names `text` (the restore script names the snapshot).
+fn bundle_mentions(dir: &Path, text: &str) -> bool {
+    fn walk(p: &Path, text: &str) -> bool {
+        if p.is_dir() {
+            std::fs::read_dir(p)
+                .unwrap()
+                .any(|e| walk(&e.unwrap().path(), text))
+        } else {
+            std::fs::read_to_string(p).is_ok_and(|t| t.contains(text))
+        }
+    }
+    walk(&dir.join("state/bk/bundle"), text)
+}
+
+#[test]
+fn a_cloud_restore_attaches_a_new_blank_volume_to_a_new_server_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = restore_setup(dir.path());
+    let log = dir.path().join("log");
+    let fake = FakeApi::start(
+        model(Cloud::Hetzner, "42", "running", Some(1)),
+        "tok",
+        Some(log),
+    );
+    let api = format!("{}/v1", fake.base);
+    let env = [
+        ("HCLOUD_TOKEN", "tok"),
+        ("NASSELLA_HCLOUD_API", api.as_str()),
+    ];
+    let (out, log) = nassella(
+        dir.path(),
+        &["backups", "restore", &id[..8]],
+        "hetzner_replace.plan.json",
+        &env,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert_eq!(
+        steps(&log),
+        [
+            "terraform init",
+            "terraform plan",
+            "terraform show",
+            "api POST /v1/servers/42/actions/shutdown ",
+            "terraform apply",
+        ],
+        "the old server is stopped before its volume is detached: {log}"
+    );
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data", "data-2"], "active": "data-2"}),
+        "the new volume is active, the old one kept; the restore is done"
+    );
+    let tfvars = bundle_tfvars(dir.path());
+    assert_eq!(
+        tfvars["data_volumes"],
+        serde_json::json!(["data", "data-2"])
+    );
+    assert_eq!(tfvars["active_data_volume"], "data-2");
+    assert!(
+        bundle_mentions(dir.path(), &id),
+        "the new server restores that snapshot"
+    );
+    for want in [
+        "onto a new, blank volume `bk-data-2`",
+        "`bk-data` (the current data) is detached and kept",
+        "nassella backups forget-volume data",
+    ] {
+        assert!(err.contains(want), "no `{want}` in:\n{err}");
+    }
+
+    // The snapshot was for that deploy only: the next apply builds without it, and keeps both
+    // volumes with the new one attached.
+    let (out, log) = nassella(dir.path(), &["apply"], "hetzner_dns_only.plan.json", &env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert!(!bundle_mentions(dir.path(), &id), "no snapshot any more");
+    assert!(!err.contains("finishing the restore"), "{err}");
+    let tfvars = bundle_tfvars(dir.path());
+    assert_eq!(
+        tfvars["data_volumes"],
+        serde_json::json!(["data", "data-2"])
+    );
+    assert_eq!(tfvars["active_data_volume"], "data-2");
+}
+
+#[test]
+fn a_cloud_restore_that_times_out_is_finished_by_the_next_apply_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = restore_setup(dir.path());
+    let stuck = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
+    let api = format!("{}/v1", stuck.base);
+    let (out, log) = nassella(
+        dir.path(),
+        &["backups", "restore", &id, "--shutdown-timeout", "1"],
+        "hetzner_replace.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!log.contains("terraform apply"), "nothing applied: {log}");
+    assert!(
+        err.contains("did not power off within 1 s")
+            && err.contains("`bk-data` keeps the previous data")
+            && err.contains("run `nassella apply`"),
+        "{err}"
+    );
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data", "data-2"], "active": "data-2",
+            "restoring": {"snapshot": id, "previous": "data"}}),
+        "the pending restore is recorded"
+    );
+    // While it is pending, the old volume cannot be forgotten.
+    let (out, _) = nassella(
+        dir.path(),
+        &["backups", "forget-volume", "data"],
+        "hetzner_dns_only.plan.json",
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not deployed yet"),
+        "{err}"
+    );
+
+    // A plain apply finishes it: same snapshot, same new volume.
+    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", Some(0)), "tok", None);
+    let api = format!("{}/v1", fake.base);
+    let (out, log) = nassella(
+        dir.path(),
+        &["apply"],
+        "hetzner_replace.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert!(
+        err.contains(&format!("finishing the restore of snapshot {id}")),
+        "{err}"
+    );
+    assert!(
+        bundle_mentions(dir.path(), &id),
+        "the snapshot is still chosen"
+    );
+    assert_eq!(bundle_tfvars(dir.path())["active_data_volume"], "data-2");
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data", "data-2"], "active": "data-2"})
+    );
+
+    // Then the old volume can be forgotten; the attached one and unknown ones cannot.
+    for (name, refusal) in [
+        ("data-2", "is the attached volume"),
+        ("data-9", "keeps no volume"),
+    ] {
+        let (out, _) = nassella(
+            dir.path(),
+            &["backups", "forget-volume", name],
+            "hetzner_dns_only.plan.json",
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(refusal),
+            "{name}: {err}"
+        );
+    }
+    std::fs::remove_file(dir.path().join("log")).unwrap();
+    let (out, log) = nassella(
+        dir.path(),
+        &["backups", "forget-volume", "data"],
+        "hetzner_dns_only.plan.json",
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert_eq!(
+        log.trim(),
+        "terraform state rm hcloud_volume.data[\"data\"]",
+        "Terraform forgets the volume; nothing else runs"
+    );
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data-2"], "active": "data-2"})
+    );
+    assert!(
+        err.contains("hcloud volume disable-protection bk-data delete"),
+        "{err}"
+    );
 }

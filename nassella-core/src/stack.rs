@@ -456,6 +456,12 @@ impl Backup {
     pub fn repository(&self) -> &str {
         &self.repository
     }
+
+    /// The snapshot to restore on a blank volume, when one is chosen (else the latest).
+    #[must_use]
+    pub fn restore_snapshot_id(&self) -> Option<&str> {
+        self.restore_snapshot.as_deref()
+    }
 }
 
 /// One app in a stack, with where it was added.
@@ -530,6 +536,11 @@ impl Stack {
     #[must_use]
     pub fn backup_settings(&self) -> Option<&Backup> {
         self.backup.as_ref()
+    }
+
+    /// Mutable access to the backup settings (for the control plane's restore).
+    pub fn backup_mut(&mut self) -> Option<&mut Backup> {
+        self.backup.as_mut()
     }
 
     /// Ids of the apps, in order.
