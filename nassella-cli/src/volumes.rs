@@ -150,7 +150,7 @@ impl Volumes {
             };
             if b.restore_snapshot_id().is_none() {
                 eprintln!(
-                    "==> finishing the restore of snapshot {} onto the new volume `{}` (started by `nassella backups restore`); the volume `{}` is kept",
+                    "==> finishing the restore of snapshot {} onto the new volume `{}` (started by `nassella backups restore`, not deployed yet): this build restores it; the volume `{}` is kept",
                     r.snapshot, self.active, r.previous
                 );
                 *b = b.clone().restore_snapshot(&r.snapshot);

@@ -1166,6 +1166,20 @@ fn a_cloud_restore_that_times_out_is_finished_by_the_next_apply_against_a_fake_h
             "restoring": {"snapshot": id, "previous": "data"}}),
         "the pending restore is recorded"
     );
+    // The same restore again reuses the new volume (no third one).
+    let (out, _) = nassella(
+        dir.path(),
+        &["backups", "restore", &id, "--shutdown-timeout", "1"],
+        "hetzner_replace.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("resuming the restore"), "{err}");
+    assert_eq!(
+        volumes_json(dir.path())["volumes"],
+        serde_json::json!(["data", "data-2"])
+    );
     // While it is pending, the old volume cannot be forgotten.
     let (out, _) = nassella(
         dir.path(),
