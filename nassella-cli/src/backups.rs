@@ -491,8 +491,10 @@ fn restore_cloud(
     use crate::volumes::{Restoring, Volumes};
     let instance = stack.instance().name().to_owned();
     if let Some(cloud) = crate::cloud::Cloud::of(stack.instance().provider_kind()) {
-        // The old server is shut down through the API: without the token, record nothing.
+        // The old server is shut down through the API: without the token (or with a malformed
+        // timeout), record nothing.
         crate::cloud::Api::from_env(cloud)?;
+        shutdown.timeout()?;
     }
     let state = StateDir::of(&instance);
     let mut volumes = Volumes::load(&state)?;

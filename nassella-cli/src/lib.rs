@@ -159,7 +159,7 @@ pub(crate) struct Shutdown {
 
 impl Shutdown {
     /// The flag, else `NASSELLA_SHUTDOWN_TIMEOUT`, else the default.
-    fn timeout(self) -> Result<std::time::Duration> {
+    pub(crate) fn timeout(self) -> Result<std::time::Duration> {
         match self.shutdown_timeout {
             Some(s) => Ok(std::time::Duration::from_secs(s)),
             None => cloud::shutdown_timeout_from_env(),
@@ -321,8 +321,15 @@ pub(crate) fn deploy_stack(
     shutdown: Shutdown,
 ) -> Result<ExitCode> {
     use deploy::{phase, StateDir};
-    // Read before anything is built, so a malformed value changes nothing.
-    let timeout = shutdown.timeout()?;
+    // Read before anything is built, so a malformed value changes nothing; only where a cloud
+    // server is stopped (a plan, or the local target, ignores it).
+    let stops = matches!(action, "apply" | "destroy")
+        && deploy::cloud::Cloud::of(stack.instance().provider_kind()).is_some();
+    let timeout = if stops {
+        shutdown.timeout()?
+    } else {
+        cloud::DEFAULT_SHUTDOWN_TIMEOUT
+    };
     let state = StateDir::of(stack.instance().name());
     deploy::adapt_for_target(&mut stack, &state);
     let volumes = volumes::adapt(&mut stack, &state)?;

@@ -836,6 +836,19 @@ fn a_shutdown_timeout_that_is_not_a_positive_number_is_refused_before_anything_r
         "{err}"
     );
     assert!(log.is_empty(), "terraform was not run: {log}");
+    // A plan stops nothing, so it does not read the variable.
+    let (out, log) = nassella(
+        dir.path(),
+        &["plan"],
+        "hetzner_replace.plan.json",
+        &[("NASSELLA_SHUTDOWN_TIMEOUT", "ten")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(log.contains("terraform plan"), "{log}");
 }
 
 #[test]
