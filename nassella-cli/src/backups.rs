@@ -3,10 +3,12 @@
 //! with the password derived from the master key and the storage credentials of the environment
 //! (restic inherits them), exactly as `nassella apply` does when it creates the repository.
 //!
-//! A restore is immutable like every other change: the data folder is never written over. On the
-//! local target the current data folder is moved aside, and a new instance, built with the chosen
-//! snapshot, restores it onto the blank folder at boot. Cloud targets need a new volume, which is
-//! not automated yet.
+//! A restore is immutable like every other change: the data is never written over. On the local
+//! target the current data folder is moved aside, and a new instance, built with the chosen
+//! snapshot, restores it onto the blank folder at boot. On a cloud target the server is shut down
+//! cleanly, a new blank volume is added and attached to a new server built with the snapshot
+//! (`<state>/volumes.json`, see [`crate::volumes`]), and the previous volume is kept, detached,
+//! until `backups forget-volume`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -42,10 +44,25 @@ pub(crate) enum BackupsCommand {
     ///
     /// Local target: the running instance is stopped, its data folder is moved aside to
     /// `<data>.before-restore-<time>` (never deleted), and the instance is replaced with one that
-    /// restores the snapshot. Cloud targets: not automated yet (nothing is changed).
+    /// restores the snapshot. Cloud targets: the server is shut down cleanly, a new blank volume
+    /// `<instance>-data-<n>` is created and attached to a new server that restores the snapshot
+    /// at boot; the previous volume is kept, detached, until `backups forget-volume`.
     Restore {
         /// The snapshot id, or a unique prefix of it (see `nassella backups list`).
         snapshot: String,
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        shutdown: crate::Shutdown,
+    },
+    /// Cloud targets: stop keeping a detached data volume, once a restore is checked.
+    ///
+    /// Terraform forgets the volume (`terraform state rm`) and `<state>/volumes.json` drops it.
+    /// The volume itself is not deleted: delete `<instance>-<name>` at the provider afterwards
+    /// (Hetzner: turn its delete protection off first). The attached volume is refused.
+    ForgetVolume {
+        /// The volume's name in `<state>/volumes.json`: `data`, `data-2`, …
+        name: String,
         #[command(flatten)]
         input: Input,
     },
@@ -109,7 +126,12 @@ pub enum Listing {
 pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode> {
     match cmd {
         BackupsCommand::List { input, json } => list(&input, given, json),
-        BackupsCommand::Restore { snapshot, input } => restore(&input, given, &snapshot),
+        BackupsCommand::Restore {
+            snapshot,
+            input,
+            shutdown,
+        } => restore(&input, given, &snapshot, shutdown),
+        BackupsCommand::ForgetVolume { name, input } => forget_volume(&input, given, &name),
     }
 }
 
@@ -365,7 +387,12 @@ fn find<'a>(snapshots: &'a [Snapshot], wanted: &str, restic: &Restic) -> Result<
     }
 }
 
-fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode> {
+fn restore(
+    input: &Input,
+    given: Option<Stack>,
+    wanted: &str,
+    shutdown: crate::Shutdown,
+) -> Result<ExitCode> {
     let Some((mut stack, restic)) = open(input, given)? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -383,20 +410,8 @@ fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode
         snap.id, restic.host
     );
 
-    let provider = stack.instance().provider_kind();
-    if provider != Provider::Local {
-        eprintln!(
-            "error: restoring onto a {provider} server is not automated yet; nothing was changed.\n\
-             A restore only ever writes onto a blank data volume, so it needs a new volume, and:\n\
-             - the current volume `{name}-data` holds the data, so the server refuses to restore onto it;\n\
-             - it is protected by Terraform's prevent_destroy, so `nassella apply` will not replace it;\n\
-             - creating a second, blank volume and attaching it to a new server built with\n    \
-               [backup] restore_snapshot = \"{id}\"\n  \
-               while the old volume is kept until the restore is checked is not automated yet.",
-            name = restic.host,
-            id = snap.id,
-        );
-        return Ok(ExitCode::FAILURE);
+    if stack.instance().provider_kind() != Provider::Local {
+        return restore_cloud(input, stack, &snap, shutdown);
     }
 
     let state = StateDir::of(stack.instance().name());
@@ -441,6 +456,7 @@ fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode
         "apply",
         false,
         &["-replace=terraform_data.instance".to_owned()],
+        shutdown,
     );
     let moved = if aside.exists() {
         format!("the previous data is kept in {}", aside.display())
@@ -460,6 +476,147 @@ fn restore(input: &Input, given: Option<Stack>, wanted: &str) -> Result<ExitCode
         );
     }
     result
+}
+
+/// A cloud restore: a new blank volume, made the active one, and a new server built with the
+/// snapshot, after the old server is shut down cleanly; the previous volume is kept, detached.
+/// The plan is recorded in `<state>/volumes.json` before anything is deployed, so a failure is
+/// finished by `nassella apply` (docs/runtime.md, "Backups from the control plane").
+fn restore_cloud(
+    input: &Input,
+    stack: Stack,
+    snap: &Snapshot,
+    shutdown: crate::Shutdown,
+) -> Result<ExitCode> {
+    use crate::volumes::{Restoring, Volumes};
+    let instance = stack.instance().name().to_owned();
+    if let Some(cloud) = crate::cloud::Cloud::of(stack.instance().provider_kind()) {
+        // The old server is shut down through the API: without the token (or with a malformed
+        // timeout), record nothing.
+        crate::cloud::Api::from_env(cloud)?;
+        shutdown.timeout()?;
+    }
+    let state = StateDir::of(&instance);
+    let mut volumes = Volumes::load(&state)?;
+    let previous = match &volumes.restoring {
+        Some(r) if r.snapshot == snap.id => {
+            eprintln!(
+                "    resuming the restore of this snapshot onto `{instance}-{}` started earlier",
+                volumes.active
+            );
+            r.previous.clone()
+        }
+        pending => {
+            if let Some(r) = pending {
+                eprintln!(
+                    "    an unfinished restore of snapshot {} onto `{instance}-{}` is replaced by this one; that volume is kept too (it may hold part of that restore)",
+                    r.snapshot, volumes.active
+                );
+            }
+            let previous = pending
+                .as_ref()
+                .map_or_else(|| volumes.active.clone(), |r| r.previous.clone());
+            let new = volumes.next_name();
+            volumes.volumes.push(new.clone());
+            volumes.active = new;
+            volumes.restoring = Some(Restoring {
+                snapshot: snap.id.clone(),
+                previous: previous.clone(),
+            });
+            volumes.save(&state)?;
+            previous
+        }
+    };
+    let new = volumes.active.clone();
+    phase(&format!(
+        "restoring snapshot {} onto a new, blank volume `{instance}-{new}`",
+        snap.short_id
+    ));
+    eprintln!(
+        "    the server is shut down cleanly first; the volume `{instance}-{previous}` (the current data) is detached and kept; a new server restores the snapshot onto `{instance}-{new}` at its first boot, before any app starts"
+    );
+    eprintln!(
+        "    recorded in {}: until this is deployed, `nassella apply` finishes it",
+        Volumes::path(&state).display()
+    );
+    let backup = stack
+        .backup_settings()
+        .cloned()
+        .context("no backup settings")?
+        .restore_snapshot(&snap.id);
+    let stack = stack.backup(backup);
+    let result = crate::deploy_stack(input, stack, "apply", false, &[], shutdown);
+    if result.as_ref().is_ok_and(|c| *c == ExitCode::SUCCESS) {
+        eprintln!(
+            "==> deployed: the new server restores snapshot {} onto `{instance}-{new}` as it boots (watch the apps come back; `nassella backups list` shows the next backup tomorrow).\n\
+             The previous volume `{instance}-{previous}` is kept, detached, and still protected. Once you have checked the restore: `nassella backups forget-volume {previous}`, then delete it at the provider (docs/deploy.md, \"Deleting an old data volume\")",
+            snap.short_id,
+        );
+    } else {
+        eprintln!(
+            "the restore is not deployed yet; the volume `{instance}-{previous}` keeps the previous data. \
+             Fix the cause above and run `nassella apply` (or this command again): it finishes the restore onto `{instance}-{new}`. \
+             To give the restore up instead, set \"active\": \"{previous}\" and remove \"restoring\" in {}, then run `nassella apply`",
+            Volumes::path(&state).display()
+        );
+    }
+    result
+}
+
+/// `nassella backups forget-volume <name>`: Terraform forgets a detached volume, and so does
+/// `<state>/volumes.json`; the provider's volume is left for the user to delete.
+fn forget_volume(input: &Input, given: Option<Stack>, name: &str) -> Result<ExitCode> {
+    use crate::volumes::Volumes;
+    let Some(stack) = crate::load(input, given)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let instance = stack.instance().name().to_owned();
+    let provider = stack.instance().provider_kind();
+    let Some(cloud) = crate::cloud::Cloud::of(provider) else {
+        bail!("instance `{instance}` runs on the local target, whose data volume is a folder: there is no volume to forget (a restore moved the old data folder aside; delete that folder yourself)");
+    };
+    let state = StateDir::of(&instance);
+    let mut volumes = Volumes::load(&state)?;
+    if !volumes.volumes.iter().any(|v| v == name) {
+        bail!(
+            "instance `{instance}` keeps no volume `{name}`; it keeps {:?} ({})",
+            volumes.volumes,
+            Volumes::path(&state).display()
+        );
+    }
+    if volumes.active == name {
+        bail!("`{instance}-{name}` is the attached volume: it holds the instance's current data and cannot be forgotten");
+    }
+    if let Some(r) = volumes.restoring.as_ref().filter(|r| r.previous == name) {
+        bail!(
+            "the restore of snapshot {} is not deployed yet and `{instance}-{name}` holds the data it replaces: run `nassella apply` to finish the restore, check it, then forget the volume",
+            r.snapshot
+        );
+    }
+    let dir = crate::deploy::write_module(&state, provider)?;
+    let address = format!("{}[\"{name}\"]", cloud.volume_address());
+    phase(&format!("terraform state rm {address}"));
+    let code = crate::deploy::terraform(&dir, &["state".into(), "rm".into(), address.clone()])?;
+    if code != 0 {
+        bail!(
+            "terraform state rm {address} failed (exit {code}; its output is above); nothing was changed in {}",
+            Volumes::path(&state).display()
+        );
+    }
+    volumes.volumes.retain(|v| v != name);
+    volumes.save(&state)?;
+    let delete = match cloud {
+        crate::cloud::Cloud::Hetzner => format!(
+            "`hcloud volume disable-protection {instance}-{name} delete && hcloud volume delete {instance}-{name}` (or the Hetzner console: Volumes, turn protection off, delete)"
+        ),
+        crate::cloud::Cloud::DigitalOcean => format!(
+            "`doctl compute volume delete <id of {instance}-{name}>` (or the DigitalOcean console: Volumes, delete)"
+        ),
+    };
+    eprintln!(
+        "==> Terraform no longer keeps `{instance}-{name}`; the volume itself still exists (and is billed). Delete it at the provider: {delete}"
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `<data>.before-restore-<timestamp>`, next to the data folder.

@@ -15,8 +15,8 @@ use nassella_core::Provider;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// How long the old server may take to power off, unless `NASSELLA_SHUTDOWN_TIMEOUT` says
-/// otherwise (seconds): longer than the apps' stop timeouts.
+/// How long the old server may take to power off, unless `--shutdown-timeout` or
+/// `NASSELLA_SHUTDOWN_TIMEOUT` says otherwise (seconds): longer than the apps' stop timeouts.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A cloud provider whose server can be stopped through its API.
@@ -70,12 +70,47 @@ impl Cloud {
             Self::DigitalOcean => "digitalocean_droplet.server",
         }
     }
+    /// Terraform address of the data volumes (one instance per name in `data_volumes`).
+    #[must_use]
+    pub fn volume_address(self) -> &'static str {
+        match self {
+            Self::Hetzner => "hcloud_volume.data",
+            Self::DigitalOcean => "digitalocean_volume.data",
+        }
+    }
     /// Terraform address of the data volume's attachment.
     #[must_use]
     pub fn attachment_address(self) -> &'static str {
         match self {
             Self::Hetzner => "hcloud_volume_attachment.data",
             Self::DigitalOcean => "digitalocean_volume_attachment.data",
+        }
+    }
+    /// What `nassella destroy` removes: every resource of the module except the data volumes
+    /// (`prevent_destroy`) and, on DigitalOcean, the tag the volumes carry (a volume depends on
+    /// it, so destroying it would destroy them). `terraform plan -destroy -target=…` also takes
+    /// whatever depends on these. `snapshots/tests/terraform.rs` checks the list against the
+    /// modules' resources.
+    #[must_use]
+    pub fn destroy_targets(self) -> &'static [&'static str] {
+        match self {
+            Self::Hetzner => &[
+                "hcloud_volume_attachment.data",
+                "hcloud_server.server",
+                "hcloud_zone_rrset.host",
+                "hcloud_primary_ip.ipv4",
+                "hcloud_firewall.web",
+            ],
+            Self::DigitalOcean => &[
+                "digitalocean_volume_attachment.data",
+                "digitalocean_reserved_ip_assignment.ipv4",
+                "digitalocean_droplet.server",
+                "digitalocean_record.host",
+                "digitalocean_reserved_ip.ipv4",
+                "digitalocean_firewall.web",
+                "digitalocean_ssh_key.inert",
+                "tls_private_key.inert",
+            ],
         }
     }
     /// The attachment's attribute naming its server.
@@ -249,7 +284,7 @@ impl Api {
         let token = lookup(var).filter(|t| !t.trim().is_empty());
         let Some(token) = token else {
             bail!(
-                "{var} is not set: the old server must be shut down through the {} API before its volume is detached; export {var} (the token Terraform uses) and run `nassella apply` again",
+                "{var} is not set: the server must be shut down through the {} API before its volume is detached, so nothing was changed; export {var} (the token Terraform uses) and run the same `nassella` command again",
                 cloud.name()
             );
         };
@@ -393,6 +428,21 @@ impl Api {
     /// When the API fails, or the server is not off after `timeout`: then nothing must be
     /// applied (the message says what to do).
     pub fn stop(&self, id: &str, timeout: Duration, poll: Duration) -> Result<()> {
+        self.stop_for(id, timeout, poll, "nassella apply")
+    }
+
+    /// [`Api::stop`] for `command` (`nassella apply`, `nassella destroy`), which the timeout
+    /// message tells to run again.
+    ///
+    /// # Errors
+    /// As [`Api::stop`].
+    pub fn stop_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        poll: Duration,
+        command: &str,
+    ) -> Result<()> {
         eprintln!("==> stopping the old server {id} before its volume is detached");
         if self.status(id)? == "off" {
             eprintln!("    it is already off");
@@ -407,8 +457,8 @@ impl Api {
         if !self.wait_for(id, "off", timeout, poll)? {
             bail!(
                 "the old server {id} did not power off within {} s (an app may hang on stop). Nothing was applied: the server keeps its volume. \
-                 Find what hangs (the provider console shows the server's screen), then run `nassella apply` again; \
-                 NASSELLA_SHUTDOWN_TIMEOUT (seconds) gives it longer. Forcing a power-off in the provider console also works, \
+                 Find what hangs (the provider console shows the server's screen), then run `{command}` again; \
+                 `--shutdown-timeout <seconds>` (or NASSELLA_SHUTDOWN_TIMEOUT) gives it longer. Forcing a power-off in the provider console also works, \
                  but loses what the apps had not written yet",
                 timeout.as_secs()
             );

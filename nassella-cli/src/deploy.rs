@@ -44,6 +44,11 @@ impl StateDir {
             root: crate::keys::state_dir(instance),
         }
     }
+    /// The state folder at `root` (tests).
+    #[must_use]
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
     /// The folder itself.
     #[must_use]
     pub fn root(&self) -> &Path {
@@ -225,11 +230,59 @@ pub fn terraform_stdout(dir: &Path, args: &[String]) -> Result<String> {
 /// `nassella apply` on a cloud target: plan to `tfplan`, read it, stop the old server through
 /// the provider API when the server or its volume attachment changes, apply exactly the saved
 /// plan, and power a kept server on again (docs/deploy.md, "Replacing a server").
-/// `plan_args` are the `-var…` arguments (and any extra ones).
+/// `plan_args` are the `-var…` arguments (and any extra ones); `timeout` bounds the shutdown.
 ///
 /// # Errors
 /// When Terraform cannot be run, or the provider API fails.
-pub fn apply_cloud(dir: &Path, cloud: Cloud, plan_args: &[String]) -> Result<ExitCode> {
+pub fn apply_cloud(
+    dir: &Path,
+    cloud: Cloud,
+    plan_args: &[String],
+    timeout: Duration,
+) -> Result<ExitCode> {
+    run_cloud(dir, cloud, plan_args, timeout, Verb::Apply)
+}
+
+/// `nassella destroy` on a cloud target: the same sequence as [`apply_cloud`] on a destroy plan
+/// (`terraform plan -destroy -target=…`) that names every resource of the module but the data
+/// volumes ([`Cloud::destroy_targets`]): a bare `terraform destroy` would fail on their
+/// `prevent_destroy`, and would detach the volume from a running server. The server is shut
+/// down through the provider API first, then the saved plan is applied.
+///
+/// # Errors
+/// When Terraform cannot be run, or the provider API fails.
+pub fn destroy_cloud(
+    dir: &Path,
+    cloud: Cloud,
+    plan_args: &[String],
+    timeout: Duration,
+) -> Result<ExitCode> {
+    run_cloud(dir, cloud, plan_args, timeout, Verb::Destroy)
+}
+
+/// Which command runs the sequence (for its plan and its messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Apply,
+    Destroy,
+}
+
+impl Verb {
+    fn command(self) -> &'static str {
+        match self {
+            Self::Apply => "nassella apply",
+            Self::Destroy => "nassella destroy",
+        }
+    }
+}
+
+fn run_cloud(
+    dir: &Path,
+    cloud: Cloud,
+    plan_args: &[String],
+    timeout: Duration,
+    verb: Verb,
+) -> Result<ExitCode> {
     const POLL: Duration = Duration::from_secs(3);
     /// Removes the saved plan however the apply ends: it holds the Ignition config in clear
     /// (the apps' secrets), and it is stale after any apply.
@@ -239,17 +292,29 @@ pub fn apply_cloud(dir: &Path, cloud: Cloud, plan_args: &[String]) -> Result<Exi
             let _ = std::fs::remove_file(&self.0);
         }
     }
-    let timeout = cloud::shutdown_timeout_from_env()?;
+    let command = verb.command();
     let plan_file = dir.join("tfplan");
     let _ = std::fs::remove_file(&plan_file);
     let _remove = RemoveOnDrop(plan_file.clone());
-    phase("terraform plan");
-    let mut args = vec!["plan".to_owned(), format!("-out={}", plan_file.display())];
+    let mut args = vec!["plan".to_owned()];
+    if verb == Verb::Destroy {
+        phase("terraform plan -destroy (everything but the data volumes)");
+        args.push("-destroy".to_owned());
+        args.extend(
+            cloud
+                .destroy_targets()
+                .iter()
+                .map(|t| format!("-target={t}")),
+        );
+    } else {
+        phase("terraform plan");
+    }
+    args.push(format!("-out={}", plan_file.display()));
     args.extend(plan_args.iter().cloned());
     let code = terraform(dir, &args)?;
     if code != 0 {
         eprintln!(
-            "terraform plan failed (exit {code}); its output is above. Nothing was changed: fix the cause and run `nassella apply` again."
+            "terraform plan failed (exit {code}); its output is above. Nothing was changed: fix the cause and run `{command}` again."
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -267,7 +332,7 @@ pub fn apply_cloud(dir: &Path, cloud: Cloud, plan_args: &[String]) -> Result<Exi
         }
         PlanEffect::StopFirst { server_id, kept } => {
             let api = Api::from_env(cloud)?;
-            api.stop(server_id, timeout, POLL)?;
+            api.stop_for(server_id, timeout, POLL, command)?;
             kept.then(|| (api, server_id.clone()))
         }
     };
@@ -280,7 +345,7 @@ pub fn apply_cloud(dir: &Path, cloud: Cloud, plan_args: &[String]) -> Result<Exi
             ""
         };
         eprintln!(
-            "terraform apply failed (exit {code}); its output is above.{off} If Terraform says the saved plan is stale, the state changed since the plan: run `nassella apply` again. Otherwise fix the cause (terraform/README.md lists the failure modes) and run `nassella apply` again: the volume and the IP are kept."
+            "terraform apply failed (exit {code}); its output is above.{off} If Terraform says the saved plan is stale, the state changed since the plan: run `{command}` again. Otherwise fix the cause (terraform/README.md lists the failure modes) and run `{command}` again: the volume and the IP are kept."
         );
         return Ok(ExitCode::FAILURE);
     }

@@ -14,6 +14,7 @@ pub mod local;
 pub mod materialise;
 pub mod modules;
 pub mod output;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,15 +65,27 @@ enum Command {
     },
     /// Deploy: build into the state folder, create the restic repository if it is missing, then
     /// `terraform apply`. A second apply with the same config changes nothing.
+    ///
+    /// On a cloud target, a change that replaces or updates the server first shuts the old server
+    /// down cleanly through the provider's API, so its volume is detached only once every app has
+    /// stopped (docs/deploy.md, "Replacing a server: never lose a write").
     Apply {
         #[command(flatten)]
         input: Input,
+        #[command(flatten)]
+        shutdown: Shutdown,
     },
     /// Remove the server (or the local stack). The data volume is kept: cloud modules protect
     /// it with prevent_destroy, and the local target leaves its data folder alone.
+    ///
+    /// On a cloud target the server is shut down cleanly through the provider's API before
+    /// Terraform detaches its volume; everything else the module created (server, attachment,
+    /// IP, firewall, DNS records) is removed.
     Destroy {
         #[command(flatten)]
         input: Input,
+        #[command(flatten)]
+        shutdown: Shutdown,
     },
     /// List the instance's backups, or restore one onto a fresh instance.
     #[command(subcommand)]
@@ -133,6 +146,27 @@ struct Input {
     master_key_file: Option<PathBuf>,
 }
 
+/// How long a cloud server may take to power off before its volume is detached.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct Shutdown {
+    /// Cloud targets: seconds to wait for the server to power off cleanly (its apps stop, its
+    /// volume is unmounted) before Terraform detaches the volume. If it is not off in time,
+    /// nothing is applied and the server keeps its volume. Default: $NASSELLA_SHUTDOWN_TIMEOUT,
+    /// else 600; this flag wins over the variable.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    shutdown_timeout: Option<u64>,
+}
+
+impl Shutdown {
+    /// The flag, else `NASSELLA_SHUTDOWN_TIMEOUT`, else the default.
+    pub(crate) fn timeout(self) -> Result<std::time::Duration> {
+        match self.shutdown_timeout {
+            Some(s) => Ok(std::time::Duration::from_secs(s)),
+            None => cloud::shutdown_timeout_from_env(),
+        }
+    }
+}
+
 /// Run the command line. With `Some(stack)`, the stack comes from a Rust program and
 /// `--config` is ignored.
 #[must_use]
@@ -178,9 +212,17 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
         Command::Plan {
             input,
             detailed_exitcode,
-        } => run_deploy(&input, given, "plan", detailed_exitcode),
-        Command::Apply { input } => run_deploy(&input, given, "apply", false),
-        Command::Destroy { input } => run_deploy(&input, given, "destroy", false),
+        } => run_deploy(
+            &input,
+            given,
+            "plan",
+            detailed_exitcode,
+            Shutdown::default(),
+        ),
+        Command::Apply { input, shutdown } => run_deploy(&input, given, "apply", false, shutdown),
+        Command::Destroy { input, shutdown } => {
+            run_deploy(&input, given, "destroy", false, shutdown)
+        }
         Command::Backups(cmd) => backups::run(cmd, given),
         Command::Secret { input, app, name } => {
             let Some(stack) = load(&input, given)? else {
@@ -222,9 +264,12 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { input, out } => {
-            let Some(stack) = load(&input, given)? else {
+            let Some(mut stack) = load(&input, given)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            // The bundle is what `nassella apply` would deploy: the same data volumes.
+            let state = deploy::StateDir::of(stack.instance().name());
+            volumes::adapt(&mut stack, &state)?;
             let keys = keys::resolve(&input, stack.instance().name(), true)?;
             match nassella_core::build(&stack, &keys) {
                 Ok(b) => {
@@ -257,11 +302,12 @@ fn run_deploy(
     given: Option<Stack>,
     action: &str,
     detailed_exitcode: bool,
+    shutdown: Shutdown,
 ) -> Result<ExitCode> {
     let Some(stack) = load(input, given)? else {
         return Ok(ExitCode::FAILURE);
     };
-    deploy_stack(input, stack, action, detailed_exitcode, &[])
+    deploy_stack(input, stack, action, detailed_exitcode, &[], shutdown)
 }
 
 /// plan, apply or destroy of a loaded (and possibly adjusted) stack; `extra` are more Terraform
@@ -272,10 +318,21 @@ pub(crate) fn deploy_stack(
     action: &str,
     detailed_exitcode: bool,
     extra: &[String],
+    shutdown: Shutdown,
 ) -> Result<ExitCode> {
     use deploy::{phase, StateDir};
+    // Read before anything is built, so a malformed value changes nothing; only where a cloud
+    // server is stopped (a plan, or the local target, ignores it).
+    let stops = matches!(action, "apply" | "destroy")
+        && deploy::cloud::Cloud::of(stack.instance().provider_kind()).is_some();
+    let timeout = if stops {
+        shutdown.timeout()?
+    } else {
+        cloud::DEFAULT_SHUTDOWN_TIMEOUT
+    };
     let state = StateDir::of(stack.instance().name());
     deploy::adapt_for_target(&mut stack, &state);
+    let volumes = volumes::adapt(&mut stack, &state)?;
     let provider = stack.instance().provider_kind();
     phase(&format!("building {} for {provider}", describe(&stack)));
     let keys = keys::resolve(input, stack.instance().name(), true)?;
@@ -303,35 +360,61 @@ pub(crate) fn deploy_stack(
     if deploy::terraform(&dir, &["init".into(), "-input=false".into()])? != 0 {
         bail!("terraform init failed (its output is above); for a cloud target, the provider must be downloadable");
     }
-    if let Some(cloud) = deploy::cloud::Cloud::of(provider).filter(|_| action == "apply") {
+    if let Some(cloud) = deploy::cloud::Cloud::of(provider) {
         let mut args = deploy::var_args(&state, provider);
         args.extend(extra.iter().cloned());
-        let code = deploy::apply_cloud(&dir, cloud, &args)?;
+        let code = match action {
+            "apply" => deploy::apply_cloud(&dir, cloud, &args, timeout)?,
+            "destroy" => deploy::destroy_cloud(&dir, cloud, &args, timeout)?,
+            _ => return plain_terraform(&dir, action, args, detailed_exitcode),
+        };
         if code == ExitCode::SUCCESS {
-            eprintln!("==> applied; the state is in {}", state.root().display());
+            if action == "apply" {
+                if let Some(mut v) = volumes.filter(|v| v.restoring.is_some()) {
+                    // The restore is deployed: the snapshot was for this deploy only.
+                    v.restoring = None;
+                    v.save(&state)?;
+                }
+                eprintln!("==> applied; the state is in {}", state.root().display());
+            } else {
+                eprintln!(
+                    "==> destroyed the server; the data volume is kept (prevent_destroy) and `nassella apply` attaches it to a new server. The state is in {}",
+                    state.root().display()
+                );
+            }
         }
         return Ok(code);
     }
-    let mut args = vec![action.to_owned()];
-    args.extend(deploy::var_args(&state, provider));
+    let mut args = deploy::var_args(&state, provider);
     args.extend(extra.iter().cloned());
+    let code = plain_terraform(&dir, action, args, detailed_exitcode)?;
+    if code == ExitCode::SUCCESS && action == "apply" {
+        eprintln!("==> applied; the state is in {}", state.root().display());
+        if provider == nassella_core::Provider::Local {
+            show_local_addresses(&stack, &built.bundle, &state);
+        }
+    }
+    Ok(code)
+}
+
+/// `terraform <action> <args>` as it is: plans, and every action on the local target.
+fn plain_terraform(
+    dir: &Path,
+    action: &str,
+    var_args: Vec<String>,
+    detailed_exitcode: bool,
+) -> Result<ExitCode> {
+    let mut args = vec![action.to_owned()];
+    args.extend(var_args);
     match action {
         "plan" if detailed_exitcode => args.push("-detailed-exitcode".into()),
         "apply" | "destroy" => args.push("-auto-approve".into()),
         _ => {}
     }
-    phase(&format!("terraform {action}"));
-    let code = deploy::terraform(&dir, &args)?;
+    deploy::phase(&format!("terraform {action}"));
+    let code = deploy::terraform(dir, &args)?;
     match (action, code) {
-        (_, 0) => {
-            if action == "apply" {
-                eprintln!("==> applied; the state is in {}", state.root().display());
-                if provider == nassella_core::Provider::Local {
-                    show_local_addresses(&stack, &built.bundle, &state);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        (_, 0) => Ok(ExitCode::SUCCESS),
         ("plan", 2) if detailed_exitcode => Ok(ExitCode::from(2)),
         _ => {
             eprintln!(

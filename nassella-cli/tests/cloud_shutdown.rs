@@ -401,6 +401,7 @@ fn a_server_that_never_turns_off_times_out_against_a_fake_hetzner_api() {
         "42 did not power off within",
         "Nothing was applied",
         "run `nassella apply` again",
+        "--shutdown-timeout <seconds>",
         "NASSELLA_SHUTDOWN_TIMEOUT",
     ] {
         assert!(msg.contains(want), "missing `{want}` in: {msg}");
@@ -552,6 +553,17 @@ fn nassella_apply(
     plan_fixture: &str,
     env: &[(&str, &str)],
 ) -> (std::process::Output, String) {
+    nassella(dir, &["apply"], plan_fixture, env)
+}
+
+/// `nassella <args> --config <the family example on Hetzner>` with the fake `terraform` first
+/// on PATH; returns the output and the log of Terraform calls and API requests.
+fn nassella(
+    dir: &Path,
+    args: &[&str],
+    plan_fixture: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Output, String) {
     use std::os::unix::fs::PermissionsExt as _;
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -560,17 +572,24 @@ fn nassella_apply(
     std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(0o755)).unwrap();
     let plan = dir.join("plan.json");
     std::fs::write(&plan, fixture(plan_fixture)).unwrap();
-    let config = hetzner_config(dir);
+    let config = if dir.join("restore.config").exists() {
+        dir.join("restore.config")
+    } else {
+        hetzner_config(dir)
+    };
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_nassella"));
-    c.args(["apply", "--config"])
+    c.args(args)
+        .arg("--config")
         .arg(&config)
         .env("PATH", path)
         .env("NASSELLA_STATE_DIR", dir.join("state"))
         .env("NASSELLA_MASTER_KEY", "07".repeat(32))
+        .env("RESTIC_CACHE_DIR", dir.join("restic-cache"))
         .env_remove("NASSELLA_MASTER_KEY_FILE")
         .env_remove("HCLOUD_TOKEN")
         .env_remove("NASSELLA_HCLOUD_API")
+        .env_remove("NASSELLA_SHUTDOWN_TIMEOUT")
         .env("FAKE_LOG", dir.join("log"))
         .env("FAKE_PLAN_JSON", &plan);
     for (k, v) in env {
@@ -752,4 +771,503 @@ fn apply_of_an_in_place_resize_powers_the_server_on_again_against_a_fake_hetzner
         "{log}"
     );
     assert!(err.contains("==> powering the server 42 on again"), "{err}");
+}
+
+// ---------------------------------------------------------------- `--shutdown-timeout`
+
+#[test]
+fn the_shutdown_timeout_flag_wins_over_the_variable_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
+    let api = format!("{}/v1", fake.base);
+    let started = std::time::Instant::now();
+    let (out, log) = nassella(
+        dir.path(),
+        &["apply", "--shutdown-timeout", "1"],
+        "hetzner_replace.plan.json",
+        &[
+            ("HCLOUD_TOKEN", "tok"),
+            ("NASSELLA_HCLOUD_API", &api),
+            // The flag wins: without it this run would wait ten minutes.
+            ("NASSELLA_SHUTDOWN_TIMEOUT", "600"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("did not power off within 1 s"), "{err}");
+    assert!(!log.contains("terraform apply"), "nothing applied: {log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "gave up after the flag's second, not the variable's ten minutes"
+    );
+    assert_eq!(
+        fake.posts().len(),
+        1,
+        "one graceful shutdown, nothing forced"
+    );
+}
+
+#[test]
+fn a_shutdown_timeout_that_is_not_a_positive_number_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "ten"] {
+        let (out, log) = nassella(
+            dir.path(),
+            &["destroy", "--shutdown-timeout", bad],
+            "hetzner_destroy.plan.json",
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {err}");
+        assert!(err.contains("--shutdown-timeout"), "{bad}: {err}");
+        assert!(log.is_empty(), "{bad}: terraform was not run: {log}");
+    }
+    // The variable is checked before anything runs too.
+    let (out, log) = nassella(
+        dir.path(),
+        &["apply"],
+        "hetzner_replace.plan.json",
+        &[("NASSELLA_SHUTDOWN_TIMEOUT", "ten")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("NASSELLA_SHUTDOWN_TIMEOUT must be a number of seconds"),
+        "{err}"
+    );
+    assert!(log.is_empty(), "terraform was not run: {log}");
+    // A plan stops nothing, so it does not read the variable.
+    let (out, log) = nassella(
+        dir.path(),
+        &["plan"],
+        "hetzner_replace.plan.json",
+        &[("NASSELLA_SHUTDOWN_TIMEOUT", "ten")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(log.contains("terraform plan"), "{log}");
+}
+
+#[test]
+fn apply_destroy_and_restore_explain_the_shutdown_timeout_in_their_help() {
+    for cmd in [
+        &["apply", "--help"][..],
+        &["destroy", "--help"],
+        &["backups", "restore", "--help"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nassella"))
+            .args(cmd)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{cmd:?}");
+        for want in [
+            "--shutdown-timeout <SECONDS>",
+            "power off cleanly",
+            "NASSELLA_SHUTDOWN_TIMEOUT",
+            "flag wins",
+        ] {
+            assert!(help.contains(want), "{cmd:?}: no `{want}` in:\n{help}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- `nassella destroy`
+
+#[test]
+fn a_destroy_plan_stops_the_server_and_keeps_nothing_running() {
+    assert_eq!(
+        cloud::classify(Cloud::Hetzner, &fixture("hetzner_destroy.plan.json")).unwrap(),
+        PlanEffect::StopFirst {
+            server_id: "42".into(),
+            kept: false
+        }
+    );
+    let p = r#"{"resource_changes":[
+        {"address":"digitalocean_droplet.server","change":{"actions":["delete"],"before":{"id":"314159"}}},
+        {"address":"digitalocean_volume_attachment.data","change":{"actions":["delete"],"before":{"id":"x","droplet_id":314159}}}]}"#;
+    assert_eq!(
+        cloud::classify(Cloud::DigitalOcean, p).unwrap(),
+        PlanEffect::StopFirst {
+            server_id: "314159".into(),
+            kept: false
+        }
+    );
+}
+
+#[test]
+fn destroy_stops_the_server_before_the_saved_destroy_plan_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let fake = FakeApi::start(
+        model(Cloud::Hetzner, "42", "running", Some(2)),
+        "tok",
+        Some(log),
+    );
+    let api = format!("{}/v1", fake.base);
+    let (out, log) = nassella(
+        dir.path(),
+        &["destroy"],
+        "hetzner_destroy.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert_eq!(
+        steps(&log),
+        [
+            "terraform init",
+            "terraform plan",
+            "terraform show",
+            "api POST /v1/servers/42/actions/shutdown ",
+            "terraform apply",
+        ],
+        "no bare `terraform destroy`: plan, stop, then apply the saved plan: {log}"
+    );
+    let plan_line = log
+        .lines()
+        .find(|l| l.starts_with("terraform plan"))
+        .unwrap();
+    let plan_file = dir.path().join("state/family/terraform/tfplan");
+    assert!(
+        plan_line.contains(" -destroy ")
+            && plan_line.contains(&format!("-out={}", plan_file.display())),
+        "{plan_line}"
+    );
+    for target in [
+        "hcloud_server.server",
+        "hcloud_volume_attachment.data",
+        "hcloud_primary_ip.ipv4",
+        "hcloud_firewall.web",
+        "hcloud_zone_rrset.host",
+    ] {
+        assert!(
+            plan_line.contains(&format!("-target={target}")),
+            "{target}: {plan_line}"
+        );
+    }
+    assert!(
+        !plan_line.contains("-target=hcloud_volume.data"),
+        "the data volume is never targeted (prevent_destroy): {plan_line}"
+    );
+    assert!(
+        log.contains(&format!("apply -input=false {}", plan_file.display())),
+        "{log}"
+    );
+    assert!(!plan_file.exists(), "the saved plan is removed");
+    assert!(
+        err.contains("==> stopping the old server 42 before its volume is detached"),
+        "{err}"
+    );
+    assert!(err.contains("the data volume is kept"), "{err}");
+    assert!(
+        !fake.posts().iter().any(|(p, _)| p.contains("poweron")),
+        "a destroyed server is not powered on again"
+    );
+}
+
+#[test]
+fn destroy_without_a_token_destroys_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, log) = nassella(dir.path(), &["destroy"], "hetzner_destroy.plan.json", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("HCLOUD_TOKEN is not set") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(!log.contains("terraform apply"), "nothing applied: {log}");
+    assert!(!log.contains("terraform destroy"), "{log}");
+}
+
+#[test]
+fn destroy_times_out_and_destroys_nothing_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
+    let api = format!("{}/v1", fake.base);
+    let (out, log) = nassella(
+        dir.path(),
+        &["destroy", "--shutdown-timeout", "1"],
+        "hetzner_destroy.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("did not power off within 1 s")
+            && err.contains("run `nassella destroy` again"),
+        "{err}"
+    );
+    assert!(!log.contains("terraform apply"), "nothing applied: {log}");
+}
+
+// ---------------------------------------------------------------- cloud `backups restore`
+
+/// A restic repository (the real restic, a local folder) with one snapshot of instance `bk`, as
+/// the server's backup tags it, and a Hetzner config backing up there: `nassella()` uses it.
+/// Returns the snapshot's full id.
+fn restore_setup(dir: &Path) -> String {
+    use nassella_core::{Keys, MasterKey};
+    let repo = dir.join("repo");
+    let password = Keys::new(MasterKey::from_hex(&"07".repeat(32)).unwrap()).restic_password();
+    let restic = |args: &[&str]| {
+        let out = std::process::Command::new("restic")
+            .args(args)
+            .env("RESTIC_REPOSITORY", &repo)
+            .env("RESTIC_PASSWORD", &password)
+            .env("RESTIC_CACHE_DIR", dir.join("restic-cache"))
+            .output()
+            .expect("restic is required (apt-get install restic)");
+        assert!(
+            out.status.success(),
+            "restic {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    restic(&["init"]);
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("file.txt"), "old data").unwrap();
+    restic(&[
+        "backup",
+        "--host",
+        "bk",
+        "--tag",
+        "nassella",
+        src.to_str().unwrap(),
+    ]);
+    let all: Vec<serde_json::Value> =
+        serde_json::from_slice(&restic(&["snapshots", "--json"])).unwrap();
+    std::fs::write(
+        dir.join("restore.config"),
+        format!(
+            "[instance]\nname = \"bk\"\nprovider = \"hetzner\"\ntls = {{ mode = \"http_only\" }}\n\n[backup]\nrepository = \"{}\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.example.com\"\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    all[0]["id"].as_str().unwrap().to_owned()
+}
+
+fn volumes_json(dir: &Path) -> serde_json::Value {
+    let p = dir.join("state/bk/volumes.json");
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
+}
+
+fn bundle_tfvars(dir: &Path) -> serde_json::Value {
+    let p = dir.join("state/bk/bundle/terraform.tfvars.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Whether any file of the last bundle names `text` (the restore script names the snapshot).
+fn bundle_mentions(dir: &Path, text: &str) -> bool {
+    fn walk(p: &Path, text: &str) -> bool {
+        if p.is_dir() {
+            std::fs::read_dir(p)
+                .unwrap()
+                .any(|e| walk(&e.unwrap().path(), text))
+        } else {
+            std::fs::read_to_string(p).is_ok_and(|t| t.contains(text))
+        }
+    }
+    walk(&dir.join("state/bk/bundle"), text)
+}
+
+#[test]
+fn a_cloud_restore_attaches_a_new_blank_volume_to_a_new_server_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = restore_setup(dir.path());
+    let log = dir.path().join("log");
+    let fake = FakeApi::start(
+        model(Cloud::Hetzner, "42", "running", Some(1)),
+        "tok",
+        Some(log),
+    );
+    let api = format!("{}/v1", fake.base);
+    let env = [
+        ("HCLOUD_TOKEN", "tok"),
+        ("NASSELLA_HCLOUD_API", api.as_str()),
+    ];
+    let (out, log) = nassella(
+        dir.path(),
+        &["backups", "restore", &id[..8]],
+        "hetzner_replace.plan.json",
+        &env,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert_eq!(
+        steps(&log),
+        [
+            "terraform init",
+            "terraform plan",
+            "terraform show",
+            "api POST /v1/servers/42/actions/shutdown ",
+            "terraform apply",
+        ],
+        "the old server is stopped before its volume is detached: {log}"
+    );
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data", "data-2"], "active": "data-2"}),
+        "the new volume is active, the old one kept; the restore is done"
+    );
+    let tfvars = bundle_tfvars(dir.path());
+    assert_eq!(
+        tfvars["data_volumes"],
+        serde_json::json!(["data", "data-2"])
+    );
+    assert_eq!(tfvars["active_data_volume"], "data-2");
+    assert!(
+        bundle_mentions(dir.path(), &id),
+        "the new server restores that snapshot"
+    );
+    for want in [
+        "onto a new, blank volume `bk-data-2`",
+        "`bk-data` (the current data) is detached and kept",
+        "nassella backups forget-volume data",
+    ] {
+        assert!(err.contains(want), "no `{want}` in:\n{err}");
+    }
+
+    // The snapshot was for that deploy only: the next apply builds without it, and keeps both
+    // volumes with the new one attached.
+    let (out, log) = nassella(dir.path(), &["apply"], "hetzner_dns_only.plan.json", &env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert!(!bundle_mentions(dir.path(), &id), "no snapshot any more");
+    assert!(!err.contains("finishing the restore"), "{err}");
+    let tfvars = bundle_tfvars(dir.path());
+    assert_eq!(
+        tfvars["data_volumes"],
+        serde_json::json!(["data", "data-2"])
+    );
+    assert_eq!(tfvars["active_data_volume"], "data-2");
+}
+
+#[test]
+fn a_cloud_restore_that_times_out_is_finished_by_the_next_apply_against_a_fake_hetzner_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = restore_setup(dir.path());
+    let stuck = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
+    let api = format!("{}/v1", stuck.base);
+    let (out, log) = nassella(
+        dir.path(),
+        &["backups", "restore", &id, "--shutdown-timeout", "1"],
+        "hetzner_replace.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!log.contains("terraform apply"), "nothing applied: {log}");
+    assert!(
+        err.contains("did not power off within 1 s")
+            && err.contains("`bk-data` keeps the previous data")
+            && err.contains("run `nassella apply`"),
+        "{err}"
+    );
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data", "data-2"], "active": "data-2",
+            "restoring": {"snapshot": id, "previous": "data"}}),
+        "the pending restore is recorded"
+    );
+    // The same restore again reuses the new volume (no third one).
+    let (out, _) = nassella(
+        dir.path(),
+        &["backups", "restore", &id, "--shutdown-timeout", "1"],
+        "hetzner_replace.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("resuming the restore"), "{err}");
+    assert_eq!(
+        volumes_json(dir.path())["volumes"],
+        serde_json::json!(["data", "data-2"])
+    );
+    // While it is pending, the old volume cannot be forgotten.
+    let (out, _) = nassella(
+        dir.path(),
+        &["backups", "forget-volume", "data"],
+        "hetzner_dns_only.plan.json",
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not deployed yet"),
+        "{err}"
+    );
+
+    // A plain apply finishes it: same snapshot, same new volume.
+    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", Some(0)), "tok", None);
+    let api = format!("{}/v1", fake.base);
+    let (out, log) = nassella(
+        dir.path(),
+        &["apply"],
+        "hetzner_replace.plan.json",
+        &[("HCLOUD_TOKEN", "tok"), ("NASSELLA_HCLOUD_API", &api)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert!(
+        err.contains(&format!("finishing the restore of snapshot {id}")),
+        "{err}"
+    );
+    assert!(
+        bundle_mentions(dir.path(), &id),
+        "the snapshot is still chosen"
+    );
+    assert_eq!(bundle_tfvars(dir.path())["active_data_volume"], "data-2");
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data", "data-2"], "active": "data-2"})
+    );
+
+    // Then the old volume can be forgotten; the attached one and unknown ones cannot.
+    for (name, refusal) in [
+        ("data-2", "is the attached volume"),
+        ("data-9", "keeps no volume"),
+    ] {
+        let (out, _) = nassella(
+            dir.path(),
+            &["backups", "forget-volume", name],
+            "hetzner_dns_only.plan.json",
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(refusal),
+            "{name}: {err}"
+        );
+    }
+    std::fs::remove_file(dir.path().join("log")).unwrap();
+    let (out, log) = nassella(
+        dir.path(),
+        &["backups", "forget-volume", "data"],
+        "hetzner_dns_only.plan.json",
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{log}");
+    assert_eq!(
+        log.trim(),
+        "terraform state rm hcloud_volume.data[\"data\"]",
+        "Terraform forgets the volume; nothing else runs"
+    );
+    assert_eq!(
+        volumes_json(dir.path()),
+        serde_json::json!({"volumes": ["data-2"], "active": "data-2"})
+    );
+    assert!(
+        err.contains("hcloud volume disable-protection bk-data delete"),
+        "{err}"
+    );
 }

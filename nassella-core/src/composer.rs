@@ -399,6 +399,24 @@ fn check_instance(i: &Instance, r: &mut Report) {
             );
         }
     }
+    let volume_name_ok = |v: &str| {
+        v.len() <= 20
+            && v.starts_with(|c: char| c.is_ascii_lowercase())
+            && !v.ends_with('-')
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let distinct: BTreeSet<&String> = i.data_volumes.iter().collect();
+    if i.data_volumes.is_empty()
+        || distinct.len() != i.data_volumes.len()
+        || !i.data_volumes.iter().all(|v| volume_name_ok(v))
+        || !i.data_volumes.contains(&i.active_data_volume)
+    {
+        r.error("instance.data_volumes", o, P::InvalidInstance(format!(
+            "data volumes {:?} with `{}` attached: the names must be distinct, 1 to 20 lowercase letters, digits and '-' starting with a letter, and the attached one must be among them (the control plane keeps them in <state>/volumes.json)",
+            i.data_volumes, i.active_data_volume
+        )));
+    }
     if !(i.docker_compose.hash.starts_with("sha256-")
         || i.docker_compose.hash.starts_with("sha512-"))
     {

@@ -32,7 +32,9 @@ pub use problem::ProblemKind;
 pub use render::{render, Bundle};
 pub use report::{Origin, Problem, Report, Severity};
 pub use secrets::{Keys, MasterKey};
-pub use stack::{Artifact, Backup, Instance, Provider, Retention, Stack, Tls, Updates};
+pub use stack::{
+    Artifact, Backup, Instance, Provider, Retention, Stack, Tls, Updates, FIRST_DATA_VOLUME,
+};
 
 /// The result of a successful build: the bundle and any warnings.
 #[derive(Debug, Clone)]

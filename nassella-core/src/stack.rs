@@ -160,8 +160,13 @@ pub struct Instance {
     pub(crate) image_selector: String,
     pub(crate) dns_zone: Option<String>,
     pub(crate) dns_ttl: u32,
+    pub(crate) data_volumes: Vec<String>,
+    pub(crate) active_data_volume: String,
     pub(crate) origin: Origin,
 }
+
+/// The name of the first data volume of a cloud instance (`<instance>-data`).
+pub const FIRST_DATA_VOLUME: &str = "data";
 
 impl Instance {
     /// An instance called `name` (DNS-safe; it names the server, the volume and the backups).
@@ -189,6 +194,8 @@ impl Instance {
             image_selector: "os=flatcar".into(),
             dns_zone: None,
             dns_ttl: 300,
+            data_volumes: vec![FIRST_DATA_VOLUME.into()],
+            active_data_volume: FIRST_DATA_VOLUME.into(),
             origin: Origin::caller(),
         }
     }
@@ -297,6 +304,27 @@ impl Instance {
     pub fn dns_ttl(mut self, seconds: u32) -> Self {
         self.dns_ttl = seconds;
         self
+    }
+
+    /// Cloud targets: the data volumes Terraform keeps (each named `<instance>-<name>`, each
+    /// `prevent_destroy`) and the one attached to the server. Set by the control plane from the
+    /// instance's state folder (a restore adds a blank volume and makes it the active one), never
+    /// from the config. Default: one volume, `data`.
+    #[must_use]
+    pub fn data_volumes<S: Into<String>>(
+        mut self,
+        keep: impl IntoIterator<Item = S>,
+        active: impl Into<String>,
+    ) -> Self {
+        self.data_volumes = keep.into_iter().map(Into::into).collect();
+        self.active_data_volume = active.into();
+        self
+    }
+
+    /// The data volumes Terraform keeps, and the one attached (see [`Self::data_volumes`]).
+    #[must_use]
+    pub fn data_volume_names(&self) -> (&[String], &str) {
+        (&self.data_volumes, &self.active_data_volume)
     }
 
     /// Record where the instance was declared (config readers; Rust code gets it automatically).
@@ -443,6 +471,12 @@ impl Backup {
     pub fn repository(&self) -> &str {
         &self.repository
     }
+
+    /// The snapshot to restore on a blank volume, when one is chosen (else the latest).
+    #[must_use]
+    pub fn restore_snapshot_id(&self) -> Option<&str> {
+        self.restore_snapshot.as_deref()
+    }
 }
 
 /// One app in a stack, with where it was added.
@@ -517,6 +551,11 @@ impl Stack {
     #[must_use]
     pub fn backup_settings(&self) -> Option<&Backup> {
         self.backup.as_ref()
+    }
+
+    /// Mutable access to the backup settings (for the control plane's restore).
+    pub fn backup_mut(&mut self) -> Option<&mut Backup> {
+        self.backup.as_mut()
     }
 
     /// Ids of the apps, in order.

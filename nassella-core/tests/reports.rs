@@ -131,13 +131,14 @@ fn bad_stacks_give_exactly_these_reports() {
             "Error apps.b.routes[0].host: hostname `a.example.com` is already served by apps.a.routes[0].host; each hostname can be routed to one app only",
             "Error apps.c.routes[0].host: `C.example.com` is not a valid hostname: use lowercase letters only",
         ]),
-        ("instance settings", Stack::new(Instance::new("Test_1").data_root("srv/data/").proxy_subnet("8.8.8.0/24").volume_size_gb(1))
+        ("instance settings", Stack::new(Instance::new("Test_1").data_root("srv/data/").proxy_subnet("8.8.8.0/24").volume_size_gb(1).data_volumes(["data", "data"], "data-2"))
             .backup(Backup::new("").retention(Retention { daily: 0, weekly: 0, monthly: 0 }).on_calendar(""))
             .app(web("a", "a.example.com")), vec![
             "Error instance.name: `Test_1` is not a valid instance name: use 1 to 40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
             "Error instance.data_root: data root `srv/data/` must be an absolute path of letters, digits, '_', '-' and '.', not `/`, without `..`, `//` or a trailing '/' (e.g. `/srv/data`)",
             "Error instance.proxy_subnet: proxy subnet `8.8.8.0/24` must be a private IPv4 network in CIDR form with a prefix of /16 to /28 (e.g. `172.31.250.0/24`)",
             "Error instance.volume_size_gb: volume size 1 GB is too small: providers start at 10 GB",
+            "Error instance.data_volumes: data volumes [\"data\", \"data\"] with `data-2` attached: the names must be distinct, 1 to 20 lowercase letters, digits and '-' starting with a letter, and the attached one must be among them (the control plane keeps them in <state>/volumes.json)",
             "Error backup.repository: repository `` must be a restic repository URL without spaces or quotes, e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/path`",
             "Error backup.retention: retention keeps nothing: keep at least one daily, weekly or monthly snapshot",
             "Error backup.on_calendar: `` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`)",

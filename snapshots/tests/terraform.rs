@@ -384,7 +384,12 @@ fn cases() -> Vec<Case> {
                 .unwrap();
             let zone = zone.clone();
             let stack = with_instance(stack, |i| {
-                let i = i.provider(p).image_id("123456").dns_ttl(600);
+                // A restored instance: a second volume, attached, the first one kept.
+                let i = i
+                    .provider(p)
+                    .image_id("123456")
+                    .dns_ttl(600)
+                    .data_volumes(["data", "data-2"], "data-2");
                 match zone {
                     Some(z) => i.dns_zone(z),
                     None => i,
@@ -701,7 +706,27 @@ fn rendered_tfvars_pass_the_modules_own_validations() {
 fn the_modules_refuse_mistaken_tfvars_with_their_own_messages() {
     let Some(tf) = terraform() else { return };
     type Edit = fn(&mut Map<String, Value>);
-    let table: [(Provider, &str, Edit, &[&str]); 7] = [
+    let table: [(Provider, &str, Edit, &[&str]); 9] = [
+        (
+            Provider::DigitalOcean,
+            "an attached volume that is not kept",
+            |v| {
+                v.insert("data_volumes".into(), serde_json::json!(["data", "data-2"]));
+                v.insert("active_data_volume".into(), "data-3".into());
+            },
+            &["The active_data_volume must be one of data_volumes."],
+        ),
+        (
+            Provider::Hetzner,
+            "a volume kept twice, and a bad volume name",
+            |v| {
+                v.insert(
+                    "data_volumes".into(),
+                    serde_json::json!(["data", "data", "Data_2"]),
+                );
+            },
+            &["The data_volumes must be distinct names of 1 to 20 lowercase letters, digits and '-', starting with a letter (e.g. [\"data\", \"data-2\"])."],
+        ),
         (
             Provider::DigitalOcean,
             "no custom image",
@@ -878,6 +903,7 @@ fn the_data_volume_is_kept_and_attached_separately() {
             n.volume,
             n.server
         );
+        check_every_volume_kept_and_only_the_active_one_attached(&m, &n);
 
         let server = m.resource(n.server);
         assert_eq!(
@@ -1014,5 +1040,143 @@ host = "hello.example.org"
     });
     for (k, v) in expected.as_object().unwrap() {
         assert_eq!(tfvars.get(k), Some(v), "tfvars `{k}`");
+    }
+}
+
+/// `nassella destroy` plans `terraform plan -destroy -target=…` over
+/// `Cloud::destroy_targets`: every resource of the module except the data volume and, on
+/// DigitalOcean, the tag the volume carries. A bare `terraform destroy` would fail on the volume's
+/// `prevent_destroy`; a target the volume depended on would take the volume with it.
+#[test]
+fn destroy_targets_every_resource_but_the_data_volume() {
+    use nassella_cli::cloud::Cloud;
+    for (p, cloud) in [
+        (Provider::Hetzner, Cloud::Hetzner),
+        (Provider::DigitalOcean, Cloud::DigitalOcean),
+    ] {
+        let m = Module::load(p);
+        let n = names(p);
+        let all: BTreeSet<String> = m.resources().map(|(a, _)| a).collect();
+        let targets: BTreeSet<String> = cloud
+            .destroy_targets()
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect();
+        let unknown: Vec<_> = targets.difference(&all).collect();
+        assert!(
+            unknown.is_empty(),
+            "terraform/{p}: destroy targets that are not resources: {unknown:?}"
+        );
+        let mut kept = BTreeSet::from([n.volume.to_owned()]);
+        if p == Provider::DigitalOcean {
+            kept.insert("digitalocean_tag.instance".to_owned());
+        }
+        let left: BTreeSet<String> = all.difference(&targets).cloned().collect();
+        assert_eq!(
+            left, kept,
+            "terraform/{p}: `nassella destroy` must remove every resource but the data volume"
+        );
+        let volume_refs = m.resource_references(n.volume);
+        let taken: Vec<_> = targets.intersection(&volume_refs).collect();
+        assert!(
+            taken.is_empty(),
+            "terraform/{p}: the volume depends on destroy targets {taken:?}; destroying them would destroy it"
+        );
+        assert!(
+            !targets.contains(n.volume),
+            "terraform/{p}: the volume is never a destroy target"
+        );
+    }
+}
+
+/// Every data volume in `var.data_volumes` is a `for_each` instance of the one protected
+/// resource (so `prevent_destroy` holds for each, and for a restore's new one); the attachment
+/// takes exactly the volume named by `var.active_data_volume`; a `moved` block keeps the volume of
+/// a deployment made before, at the un-keyed address, as the `data` instance (no replacement).
+fn check_every_volume_kept_and_only_the_active_one_attached(m: &Module, n: &Names) {
+    let volumes: Vec<_> = m
+        .resources()
+        .filter(|(a, _)| a.split('.').next() == n.volume.split('.').next())
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        volumes,
+        [n.volume],
+        "{}: one volume resource (for_each over var.data_volumes), not several",
+        m.provider
+    );
+    let volume = m.resource(n.volume);
+    let for_each = attr(volume, "for_each")
+        .unwrap_or_else(|| panic!("{}: no for_each over var.data_volumes", n.volume));
+    let refs = m.references(for_each);
+    assert!(
+        refs.contains("var.data_volumes"),
+        "{}: for_each must be var.data_volumes: {refs:?}",
+        n.volume
+    );
+    let name = m.references(attr(volume, "name").expect("the volume has a name"));
+    assert!(
+        name.contains("var.instance_name") && name.contains("each.key"),
+        "{}: named <instance>-<name> so the first is <instance>-data as before: {name:?}",
+        n.volume
+    );
+    let volume_id = attr(m.resource(n.attachment), "volume_id")
+        .unwrap_or_else(|| panic!("{}: no volume_id", n.attachment));
+    let Expression::Traversal(t) = volume_id else {
+        panic!(
+            "{}: volume_id must be {}[var.active_data_volume].id",
+            n.attachment, n.volume
+        )
+    };
+    let index = t.operators.iter().find_map(|op| match op {
+        hcl::TraversalOperator::Index(e) => Some(e.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        index.as_ref().map(|e| m.references(e)),
+        Some(BTreeSet::from(["var.active_data_volume".to_owned()])),
+        "{}: volume_id must index {} by var.active_data_volume alone",
+        n.attachment,
+        n.volume
+    );
+    let moved: Vec<(String, String)> = m
+        .blocks("moved")
+        .map(|b| {
+            let get = |k: &str| {
+                let e: hcl::edit::expr::Expression = attr(b.body(), k).unwrap().clone().into();
+                e.to_string().trim().to_owned()
+            };
+            (get("from"), get("to"))
+        })
+        .collect();
+    assert!(
+        moved.contains(&(n.volume.to_owned(), format!("{}[\"data\"]", n.volume))),
+        "{}: a moved block must keep an existing deployment's {} as {}[\"data\"]: {moved:?}",
+        m.provider,
+        n.volume,
+        n.volume
+    );
+}
+
+/// The first volume's name is the one an existing deployment has, so nothing is renamed.
+#[test]
+fn the_first_data_volume_is_the_default_and_named_as_before() {
+    assert_eq!(nassella_core::FIRST_DATA_VOLUME, "data");
+    for p in CLOUD {
+        let vars = Module::load(p).variables();
+        for (name, want) in [
+            ("data_volumes", serde_json::json!(["data"])),
+            ("active_data_volume", serde_json::json!("data")),
+        ] {
+            let default = vars[name]
+                .default
+                .clone()
+                .unwrap_or_else(|| panic!("terraform/{p}: `{name}` needs a default"));
+            assert_eq!(
+                serde_json::to_value(hcl::Value::from(default)).unwrap(),
+                want,
+                "terraform/{p}: `{name}`"
+            );
+        }
     }
 }

@@ -13,8 +13,8 @@ locals {
     for h in var.hostnames : h => (h == var.dns_zone ? "@" : trimsuffix(h, ".${var.dns_zone}"))
   }
 
-  # DigitalOcean names the volume's device after the volume (known before apply).
-  volume_name = "${var.instance_name}-data"
+  # DigitalOcean names the volume's device after the volume (known before apply): the attached one.
+  volume_name = "${var.instance_name}-${var.active_data_volume}"
 
   # Addresses allowed by every inbound rule, and every outbound one.
   anywhere = ["0.0.0.0/0", "::/0"]

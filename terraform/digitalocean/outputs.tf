@@ -36,8 +36,13 @@ output "image_id" {
 }
 
 output "volume_id" {
-  description = "Id of the data volume."
-  value       = digitalocean_volume.data.id
+  description = "Id of the attached data volume (active_data_volume)."
+  value       = digitalocean_volume.data[var.active_data_volume].id
+}
+
+output "data_volumes" {
+  description = "Every kept data volume: name in data_volumes => volume id (the detached ones are kept until you delete them)."
+  value       = { for k, v in digitalocean_volume.data : k => v.id }
 }
 
 output "volume_device" {

@@ -35,11 +35,16 @@ output "image_id" {
 }
 
 output "volume_id" {
-  description = "Id of the data volume."
-  value       = hcloud_volume.data.id
+  description = "Id of the attached data volume (active_data_volume)."
+  value       = hcloud_volume.data[var.active_data_volume].id
+}
+
+output "data_volumes" {
+  description = "Every kept data volume: name in data_volumes => volume id (the detached ones are kept until you delete them)."
+  value       = { for k, v in hcloud_volume.data : k => v.id }
 }
 
 output "volume_device" {
   description = "Device path of the data volume on the server (matches scsi-0HC_Volume_*)."
-  value       = hcloud_volume.data.linux_device
+  value       = hcloud_volume.data[var.active_data_volume].linux_device
 }

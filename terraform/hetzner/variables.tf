@@ -92,6 +92,28 @@ variable "volume_size_gb" {
   }
 }
 
+variable "data_volumes" {
+  type        = list(string)
+  default     = ["data"]
+  description = "Names of the data volumes to keep (each is the volume <instance_name>-<name>, protected by prevent_destroy). Written by the control plane from <state>/volumes.json: a restore adds a blank volume and keeps the previous ones until you delete them. Removing a name here makes the plan fail (prevent_destroy)."
+
+  validation {
+    condition     = length(var.data_volumes) > 0 && length(distinct(var.data_volumes)) == length(var.data_volumes) && alltrue([for v in var.data_volumes : can(regex("^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$", v))])
+    error_message = "The data_volumes must be distinct names of 1 to 20 lowercase letters, digits and '-', starting with a letter (e.g. [\"data\", \"data-2\"])."
+  }
+}
+
+variable "active_data_volume" {
+  type        = string
+  default     = "data"
+  description = "The one of data_volumes attached to the server (the server waits for exactly one data volume). Changing it replaces the attachment: the control plane stops the server first."
+
+  validation {
+    condition     = contains(var.data_volumes, var.active_data_volume)
+    error_message = "The active_data_volume must be one of data_volumes."
+  }
+}
+
 # Network and DNS
 
 variable "hostnames" {

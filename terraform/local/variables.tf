@@ -70,6 +70,18 @@ variable "volume_size_gb" {
 
 # Network and DNS
 
+variable "data_volumes" {
+  type        = list(string)
+  default     = ["data"]
+  description = "Unused by the local target (its data volume is a folder)."
+}
+
+variable "active_data_volume" {
+  type        = string
+  default     = "data"
+  description = "Unused by the local target (its data volume is a folder)."
+}
+
 variable "hostnames" {
   type        = list(string)
   description = "Public hostnames the apps answer on. Each gets an A record in dns_zone when dns_zone is set."

@@ -20,32 +20,38 @@ struct TfVars<'a> {
     user_data_file: &'static str,
     /// Only for the cloud modules (`hetzner`, `digitalocean`), which declare the same keys.
     #[serde(flatten)]
-    cloud: Option<CloudVars<'a>>,
+    image: Option<ImageVars<'a>>,
     /// The zone whose records Terraform manages (left out when unset: no managed DNS). Every
     /// module takes it; the local target keeps the records in a zone file.
     #[serde(skip_serializing_if = "Option::is_none")]
     dns_zone: Option<&'a str>,
     dns_ttl: u32,
+    /// Only for the cloud modules.
+    #[serde(flatten)]
+    volumes: Option<VolumeVars<'a>>,
 }
 
-/// The image settings of a cloud server. Unset options are left out, so the module's default
-/// (`null`: no pinned image) applies.
+/// The image of a cloud server. Unset options are left out, so the module's default (`null`: no
+/// pinned image) applies.
 #[derive(Serialize)]
-struct CloudVars<'a> {
+struct ImageVars<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     image_id: Option<&'a str>,
     image_selector: &'a str,
 }
 
-impl<'a> CloudVars<'a> {
-    fn of(i: &'a Instance) -> Option<Self> {
-        match i.provider {
-            Provider::Hetzner | Provider::DigitalOcean => Some(Self {
-                image_id: i.image_id.as_deref(),
-                image_selector: &i.image_selector,
-            }),
-            Provider::Local => None,
-        }
+/// The data volumes to keep, and the attached one (a restore adds a blank one). The local
+/// target's data volume is a folder.
+#[derive(Serialize)]
+struct VolumeVars<'a> {
+    data_volumes: &'a [String],
+    active_data_volume: &'a str,
+}
+
+fn is_cloud(i: &Instance) -> bool {
+    match i.provider {
+        Provider::Hetzner | Provider::DigitalOcean => true,
+        Provider::Local => false,
     }
 }
 
@@ -60,6 +66,7 @@ pub(super) fn tfvars(v: &ValidatedStack) -> Vec<u8> {
         .flat_map(|a| a.c.tcp_ports.iter().map(|p| p.host_port))
         .collect();
     tcp_ports.sort_unstable();
+    let cloud = is_cloud(i);
     let vars = TfVars {
         instance_name: &i.name,
         provider_name: i.provider.as_str(),
@@ -69,9 +76,16 @@ pub(super) fn tfvars(v: &ValidatedStack) -> Vec<u8> {
         hostnames,
         tcp_ports,
         user_data_file: super::IGNITION_FILE,
-        cloud: CloudVars::of(i),
+        image: cloud.then(|| ImageVars {
+            image_id: i.image_id.as_deref(),
+            image_selector: &i.image_selector,
+        }),
         dns_zone: i.dns_zone.as_deref(),
         dns_ttl: i.dns_ttl,
+        volumes: cloud.then(|| VolumeVars {
+            data_volumes: &i.data_volumes,
+            active_data_volume: &i.active_data_volume,
+        }),
     };
     let mut out = serde_json::to_vec_pretty(&vars).expect("tfvars serialize");
     out.push(b'\n');
