@@ -86,6 +86,11 @@ enum Command {
         input: Input,
         #[command(flatten)]
         shutdown: Shutdown,
+        /// Local target: after the stack has stopped, also delete its data folder — every app's
+        /// data on this machine; the backups in the restic repository stay. Give the instance's
+        /// name to confirm. (A cloud data volume is deleted at the provider: docs/deploy.md.)
+        #[arg(long, value_name = "INSTANCE")]
+        delete_data: Option<String>,
     },
     /// List the instance's backups, or restore one onto a fresh instance.
     #[command(subcommand)]
@@ -220,9 +225,11 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             Shutdown::default(),
         ),
         Command::Apply { input, shutdown } => run_deploy(&input, given, "apply", false, shutdown),
-        Command::Destroy { input, shutdown } => {
-            run_deploy(&input, given, "destroy", false, shutdown)
-        }
+        Command::Destroy {
+            input,
+            shutdown,
+            delete_data,
+        } => destroy(&input, given, shutdown, delete_data.as_deref()),
         Command::Backups(cmd) => backups::run(cmd, given),
         Command::Secret { input, app, name } => {
             let Some(stack) = load(&input, given)? else {
@@ -393,6 +400,48 @@ pub(crate) fn deploy_stack(
         if provider == nassella_core::Provider::Local {
             show_local_addresses(&stack, &built.bundle, &state);
         }
+    }
+    Ok(code)
+}
+
+/// `destroy`, and with `--delete-data` (local target only) the data folder after the stack has
+/// stopped. The confirmation is checked before anything runs.
+fn destroy(
+    input: &Input,
+    given: Option<Stack>,
+    shutdown: Shutdown,
+    delete_data: Option<&str>,
+) -> Result<ExitCode> {
+    let Some(mut stack) = load(input, given)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let data = match delete_data {
+        None => None,
+        Some(confirm) => {
+            let name = stack.instance().name().to_owned();
+            if stack.instance().provider_kind() != nassella_core::Provider::Local {
+                bail!(
+                    "--delete-data works on the local target only; nothing was changed. A cloud data volume is protected (prevent_destroy): `nassella destroy`, then delete the volume `{name}-data` at the provider (docs/deploy.md, \"Deleting an old data volume\")"
+                );
+            }
+            if confirm != name {
+                bail!(
+                    "--delete-data {confirm}: give the instance's name, `{name}`, to confirm deleting its data; nothing was changed"
+                );
+            }
+            let state = deploy::StateDir::of(&name);
+            deploy::adapt_for_target(&mut stack, &state);
+            Some(PathBuf::from(stack.instance().data_root_path()))
+        }
+    };
+    let code = deploy_stack(input, stack, "destroy", false, &[], shutdown)?;
+    if let (Some(data), true) = (data, code == ExitCode::SUCCESS) {
+        if data.exists() {
+            deploy::phase(&format!("deleting the data folder {}", data.display()));
+            std::fs::remove_dir_all(&data)
+                .with_context(|| format!("deleting {}", data.display()))?;
+        }
+        eprintln!("==> the data is deleted; the backups in the restic repository remain");
     }
     Ok(code)
 }

@@ -154,5 +154,23 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
         "nothing listens any more"
     );
     assert_eq!(tree_hashes(&inst.join("data")), before);
+
+    // Deleting the data must be asked for by the instance's name; a wrong name changes nothing.
+    let out = nassella(&state, &["destroy", "--delete-data", "other"], &cfg);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("give the instance's name, `{}`", env.name)),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(tree_hashes(&inst.join("data")), before);
+    ok(nassella(
+        &state,
+        &["destroy", "--delete-data", &env.name],
+        &cfg,
+    ));
+    assert!(!inst.join("data").exists(), "the data folder is deleted");
+    assert!(env.repo().join("config").exists(), "the backups stay");
     let _ = Command::new("docker").args(["rmi", retagged]).status();
 }
