@@ -8,7 +8,7 @@ use nassella_core::{Backup, Instance, Retention, Stack, Tls};
 pub fn stack() -> Stack {
     Stack::new(
         Instance::new("family")
-            .server_type("cx32")
+            .server_type("cx33")
             .location("nbg1")
             .volume_size_gb(100)
             .tls(Tls::Acme {

@@ -3,7 +3,7 @@
 use nassella_apps::Vaultwarden;
 use nassella_core::{Backup, Instance, Stack, Tls};
 
-/// Vaultwarden on a Hetzner `cx22`, backed up to Backblaze B2.
+/// Vaultwarden on a Hetzner `cx23`, backed up to Backblaze B2.
 #[must_use]
 pub fn stack() -> Stack {
     Stack::new(Instance::new("vault").tls(Tls::Acme {

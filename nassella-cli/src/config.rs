@@ -44,7 +44,7 @@ pub struct InstanceConfig {
     /// `hetzner`, `digitalocean` or `local`.
     #[serde(default = "default_provider")]
     pub provider: Provider,
-    /// Provider server type (default `cx22`).
+    /// Provider server type (default `cx23`).
     pub server_type: Option<String>,
     /// Provider location/region (default `fsn1`).
     pub location: Option<String>,

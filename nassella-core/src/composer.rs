@@ -318,6 +318,7 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
         });
     }
 
+    check_memory(&stack.instance, &apps, &mut r);
     r.finish();
     if r.has_errors() {
         return Err(r);
@@ -424,6 +425,16 @@ fn check_instance(i: &Instance, r: &mut Report) {
             "the docker compose download needs a verification hash `sha256-<hex>` or `sha512-<hex>`".into(),
         ));
     }
+    if let Some(next) = crate::servers::successor(i.provider, &i.server_type) {
+        r.error(
+            "instance.server_type",
+            o,
+            P::InvalidInstance(format!(
+                "Hetzner Cloud no longer offers server type `{}` (a new server could not be created): use `{next}`, its successor with the same memory",
+                i.server_type
+            )),
+        );
+    }
     if let Some(zone) = &i.dns_zone {
         if valid_host(zone).is_err() {
             r.error(
@@ -454,6 +465,43 @@ fn check_instance(i: &Instance, r: &mut Report) {
             );
         }
     }
+}
+
+/// The apps' memory hints plus the host's own share against the server type's memory, when both
+/// are known: a warning, since hints are rough and apps may fit anyway.
+fn check_memory(i: &Instance, apps: &[ValidatedApp], r: &mut Report) {
+    use crate::servers;
+    let Some(have) = servers::memory_mib(i.provider, &i.server_type) else {
+        return;
+    };
+    let mut hinted: Vec<(&str, u32)> = apps
+        .iter()
+        .filter_map(|a| Some((a.id.as_str(), a.c.memory_mib?)))
+        .collect();
+    let need = servers::BASE_MEMORY_MIB + hinted.iter().map(|(_, m)| m).sum::<u32>();
+    if need <= have {
+        return;
+    }
+    hinted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let biggest: Vec<String> = hinted
+        .iter()
+        .take(3)
+        .map(|(id, m)| format!("{id} {m} MiB"))
+        .collect();
+    let pick = servers::smallest_with(i.provider, need).map_or_else(
+        || "a server type with more memory".to_owned(),
+        |t| format!("`{t}` or larger"),
+    );
+    r.warn(
+        "instance.server_type",
+        Some(&i.origin),
+        P::InvalidInstance(format!(
+            "the apps need about {need} MiB with the host's {} MiB (largest: {}) but `{}` has {have} MiB: pick {pick}, or drop an app",
+            servers::BASE_MEMORY_MIB,
+            biggest.join(", "),
+            i.server_type
+        )),
+    );
 }
 
 fn check_backup(b: Option<&Backup>, r: &mut Report) {

@@ -19,6 +19,7 @@ mod problem;
 pub mod render;
 pub mod report;
 pub mod secrets;
+pub mod servers;
 pub mod stack;
 
 pub use app::{App, AppContext, Contribution, SettingProblem};

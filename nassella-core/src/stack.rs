@@ -170,14 +170,14 @@ pub const FIRST_DATA_VOLUME: &str = "data";
 
 impl Instance {
     /// An instance called `name` (DNS-safe; it names the server, the volume and the backups).
-    /// Defaults: Hetzner `cx22` in `fsn1`, a 20 GB volume at `/srv/data`, Let's Encrypt.
+    /// Defaults: Hetzner `cx23` in `fsn1`, a 20 GB volume at `/srv/data`, Let's Encrypt.
     #[track_caller]
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             provider: Provider::Hetzner,
-            server_type: "cx22".into(),
+            server_type: "cx23".into(),
             location: "fsn1".into(),
             volume_size_gb: 20,
             data_root: "/srv/data".into(),
@@ -207,7 +207,7 @@ impl Instance {
         self
     }
 
-    /// The provider's server type (`cx22`, `s-1vcpu-2gb`, …).
+    /// The provider's server type (`cx23`, `s-1vcpu-2gb`, …).
     #[must_use]
     pub fn server_type(mut self, t: impl Into<String>) -> Self {
         self.server_type = t.into();

@@ -79,6 +79,15 @@ fn web(id: &'static str, host: &'static str) -> Custom {
     })
 }
 
+/// [`web`] with a memory hint.
+fn hungry(id: &'static str, host: &'static str, mib: u32) -> Custom {
+    app(id, move |cx| {
+        let mut c = web(id, host).contribute(cx);
+        c.memory_hint_mib(mib);
+        c
+    })
+}
+
 fn base() -> Stack {
     Stack::new(Instance::new("test")).backup(Backup::new("s3:s3.example.com/bucket/test"))
 }
@@ -143,6 +152,21 @@ fn bad_stacks_give_exactly_these_reports() {
             "Error backup.retention: retention keeps nothing: keep at least one daily, weekly or monthly snapshot",
             "Error backup.on_calendar: `` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`)",
         ]),
+        ("a retired server type", Stack::new(Instance::new("test").server_type("cx22"))
+            .backup(Backup::new("/srv/backups"))
+            .app(web("a", "a.example.com")), vec![
+            "Error instance.server_type: Hetzner Cloud no longer offers server type `cx22` (a new server could not be created): use `cx23`, its successor with the same memory",
+        ]),
+        ("apps that need more memory than the server has", Stack::new(Instance::new("test").server_type("cpx11"))
+            .backup(Backup::new("/srv/backups"))
+            .app(hungry("a", "a.example.com", 1024))
+            .app(hungry("b", "b.example.com", 700))
+            .app(web("c", "c.example.com")), vec![
+            "Warning instance.server_type: the apps need about 2236 MiB with the host's 512 MiB (largest: a 1024 MiB, b 700 MiB) but `cpx11` has 2048 MiB: pick `cx23` or larger, or drop an app",
+        ]),
+        ("the same apps on a server type Nassella does not know: no memory check", Stack::new(Instance::new("test").server_type("cpx99"))
+            .backup(Backup::new("/srv/backups"))
+            .app(hungry("a", "a.example.com", 1_000_000)), vec![]),
         ("DNS zone and TTL", Stack::new(Instance::new("test").dns_zone("example.com").dns_ttl(30))
             .backup(Backup::new("/srv/backups"))
             .app(web("a", "a.example.com"))

@@ -767,7 +767,7 @@ fn the_modules_refuse_mistaken_tfvars_with_their_own_messages() {
                 v.insert("volume_size_gb".into(), 5.into());
             },
             &[
-                "The server_type must be a Hetzner x86 server type such as cx22 or cpx21 (ARM cax types are not supported yet).",
+                "The server_type must be a Hetzner x86 server type such as cx23 or cpx22 (ARM cax types are not supported yet).",
                 "The volume_size_gb must be a whole number from 10 to 10240.",
             ],
         ),

@@ -26,11 +26,11 @@ variable "provider_name" {
 
 variable "server_type" {
   type        = string
-  description = "Hetzner Cloud server type (e.g. cx22, cpx21). x86 only: the instance installs the x86-64 docker compose binary."
+  description = "Hetzner Cloud server type (e.g. cx23, cpx22). x86 only: the instance installs the x86-64 docker compose binary."
 
   validation {
     condition     = can(regex("^[a-z0-9-]+$", var.server_type)) && !startswith(var.server_type, "cax")
-    error_message = "The server_type must be a Hetzner x86 server type such as cx22 or cpx21 (ARM cax types are not supported yet)."
+    error_message = "The server_type must be a Hetzner x86 server type such as cx23 or cpx22 (ARM cax types are not supported yet)."
   }
 }
 

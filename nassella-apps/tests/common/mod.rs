@@ -27,8 +27,12 @@ pub const EXCLUDES: &str = "instance/etc/nassella/backup/excludes.txt";
 /// The systemd units in a bundle.
 pub const UNITS: &str = "instance/etc/systemd/system";
 
+/// The test instance: a server type large enough for any app (the memory check is tested in
+/// nassella-core's reports, not here).
 pub fn instance() -> Instance {
-    Instance::new("test").proxy_subnet(SUBNET)
+    Instance::new("test")
+        .proxy_subnet(SUBNET)
+        .server_type("cx53")
 }
 
 pub fn stack_of(instance: Instance, apps: Vec<Box<dyn App>>) -> Stack {
