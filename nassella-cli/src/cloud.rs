@@ -235,6 +235,51 @@ pub fn classify(cloud: Cloud, plan_json: &str) -> Result<PlanEffect> {
     })
 }
 
+/// One line saying what a plan means for the running apps, from `terraform show -json`:
+/// whether the server (`server_address`: the cloud server, or the local target's
+/// `terraform_data.instance`) is replaced, changed in place, created or left running, and what
+/// else changes. `nassella plan` prints it under Terraform's own plan.
+///
+/// # Errors
+/// When the text is not a Terraform JSON plan.
+pub fn summarise(server_address: &str, plan_json: &str) -> Result<String> {
+    let plan: Plan = serde_json::from_str(plan_json)
+        .context("reading the plan from `terraform show -json` (not a JSON plan)")?;
+    let mut others: Vec<&str> = Vec::new();
+    let mut server: Option<&Change> = None;
+    for r in plan.resource_changes.iter().filter(|r| r.change.touches()) {
+        if r.address == server_address {
+            server = Some(&r.change);
+        } else {
+            others.push(&r.address);
+        }
+    }
+    let rest = if others.is_empty() {
+        String::new()
+    } else {
+        format!("; also changes {}", others.join(", "))
+    };
+    let has = |a: &str| server.is_some_and(|c| c.actions.iter().any(|x| x == a));
+    Ok(match server {
+        None if others.is_empty() => "nothing changes".to_owned(),
+        None => format!(
+            "the server keeps running, untouched; only {} change{}",
+            others.join(", "),
+            if others.len() == 1 { "s" } else { "" }
+        ),
+        Some(_) if has("delete") && has("create") => format!(
+            "the server is REPLACED: its apps stop cleanly, the data volume moves to the new server, and the apps are down until it has started{rest}"
+        ),
+        Some(_) if has("create") => format!("a new server is created{rest}"),
+        Some(_) if has("delete") => format!(
+            "the server is DELETED (the data volume is kept){rest}"
+        ),
+        Some(_) => format!(
+            "the server is changed in place: it is stopped and started again{rest}"
+        ),
+    })
+}
+
 /// The shutdown timeout: `NASSELLA_SHUTDOWN_TIMEOUT` (seconds) or [`DEFAULT_SHUTDOWN_TIMEOUT`].
 ///
 /// # Errors

@@ -227,6 +227,34 @@ pub fn terraform_stdout(dir: &Path, args: &[String]) -> Result<String> {
     String::from_utf8(out.stdout).context("terraform printed something that is not UTF-8")
 }
 
+/// A saved Terraform plan file in the module folder, removed when this value is dropped however
+/// the command ends: it holds the Ignition config in clear (the apps' secrets), and it is stale
+/// after any apply. A leftover of an interrupted run is removed first.
+#[derive(Debug)]
+pub struct SavedPlan(PathBuf);
+
+impl SavedPlan {
+    /// `dir/name`, cleared.
+    #[must_use]
+    pub fn new(dir: &Path, name: &str) -> Self {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        Self(path)
+    }
+
+    /// Where Terraform writes the plan.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SavedPlan {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// `nassella apply` on a cloud target: plan to `tfplan`, read it, stop the old server through
 /// the provider API when the server or its volume attachment changes, apply exactly the saved
 /// plan, and power a kept server on again (docs/deploy.md, "Replacing a server").
@@ -284,18 +312,9 @@ fn run_cloud(
     verb: Verb,
 ) -> Result<ExitCode> {
     const POLL: Duration = Duration::from_secs(3);
-    /// Removes the saved plan however the apply ends: it holds the Ignition config in clear
-    /// (the apps' secrets), and it is stale after any apply.
-    struct RemoveOnDrop(PathBuf);
-    impl Drop for RemoveOnDrop {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
     let command = verb.command();
-    let plan_file = dir.join("tfplan");
-    let _ = std::fs::remove_file(&plan_file);
-    let _remove = RemoveOnDrop(plan_file.clone());
+    let saved = SavedPlan::new(dir, "tfplan");
+    let plan_file = saved.path().to_owned();
     let mut args = vec!["plan".to_owned()];
     if verb == Verb::Destroy {
         phase("terraform plan -destroy (everything but the data volumes)");

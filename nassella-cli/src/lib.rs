@@ -373,7 +373,15 @@ pub(crate) fn deploy_stack(
         let code = match action {
             "apply" => deploy::apply_cloud(&dir, cloud, &args, timeout)?,
             "destroy" => deploy::destroy_cloud(&dir, cloud, &args, timeout)?,
-            _ => return plain_terraform(&dir, action, args, detailed_exitcode),
+            _ => {
+                return plain_terraform(
+                    &dir,
+                    action,
+                    args,
+                    detailed_exitcode,
+                    cloud.server_address(),
+                )
+            }
         };
         if code == ExitCode::SUCCESS {
             if action == "apply" {
@@ -394,7 +402,13 @@ pub(crate) fn deploy_stack(
     }
     let mut args = deploy::var_args(&state, provider);
     args.extend(extra.iter().cloned());
-    let code = plain_terraform(&dir, action, args, detailed_exitcode)?;
+    let code = plain_terraform(
+        &dir,
+        action,
+        args,
+        detailed_exitcode,
+        "terraform_data.instance",
+    )?;
     if code == ExitCode::SUCCESS && action == "apply" {
         eprintln!("==> applied; the state is in {}", state.root().display());
         if provider == nassella_core::Provider::Local {
@@ -446,22 +460,43 @@ fn destroy(
     Ok(code)
 }
 
-/// `terraform <action> <args>` as it is: plans, and every action on the local target.
+/// `terraform <action> <args>` as it is: plans, and every action on the local target. A plan is
+/// saved, read back and summed up in one line for the running apps (`server` is the address of
+/// the server or local instance), then deleted: it holds the Ignition config in clear.
 fn plain_terraform(
     dir: &Path,
     action: &str,
     var_args: Vec<String>,
     detailed_exitcode: bool,
+    server: &str,
 ) -> Result<ExitCode> {
     let mut args = vec![action.to_owned()];
     args.extend(var_args);
+    let saved = deploy::SavedPlan::new(dir, "summary.tfplan");
     match action {
-        "plan" if detailed_exitcode => args.push("-detailed-exitcode".into()),
+        "plan" => {
+            args.push(format!("-out={}", saved.path().display()));
+            if detailed_exitcode {
+                args.push("-detailed-exitcode".into());
+            }
+        }
         "apply" | "destroy" => args.push("-auto-approve".into()),
         _ => {}
     }
     deploy::phase(&format!("terraform {action}"));
     let code = deploy::terraform(dir, &args)?;
+    if action == "plan" && (code == 0 || code == 2) {
+        let json = deploy::terraform_stdout(
+            dir,
+            &[
+                "show".into(),
+                "-json".into(),
+                saved.path().display().to_string(),
+            ],
+        )?;
+        eprintln!("==> {}", deploy::cloud::summarise(server, &json)?);
+    }
+    drop(saved);
     match (action, code) {
         (_, 0) => Ok(ExitCode::SUCCESS),
         ("plan", 2) if detailed_exitcode => Ok(ExitCode::from(2)),

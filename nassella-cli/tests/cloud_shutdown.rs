@@ -34,6 +34,29 @@ fn plan(server: &str, attachment: &str) -> String {
 // ---------------------------------------------------------------- plan classification
 
 #[test]
+fn the_plan_summary_says_what_happens_to_the_running_apps() {
+    let server = Cloud::Hetzner.server_address();
+    let says = |name: &str| cloud::summarise(server, &fixture(name)).unwrap();
+    assert!(
+        says("hetzner_replace.plan.json").starts_with("the server is REPLACED"),
+        "{}",
+        says("hetzner_replace.plan.json")
+    );
+    assert_eq!(
+        says("hetzner_dns_only.plan.json"),
+        "the server keeps running, untouched; only hcloud_zone_rrset.host[\"cloud.example.com\"] changes"
+    );
+    assert!(says("hetzner_resize.plan.json").starts_with("the server is changed in place"));
+    assert!(says("hetzner_first_deploy.plan.json").starts_with("a new server is created"));
+    assert!(says("hetzner_destroy.plan.json").starts_with("the server is DELETED"));
+    assert_eq!(
+        cloud::summarise(server, r#"{"format_version":"1.2"}"#).unwrap(),
+        "nothing changes"
+    );
+    assert!(cloud::summarise(server, "not json").is_err());
+}
+
+#[test]
 fn a_replacement_stops_the_old_server_first() {
     assert_eq!(
         cloud::classify(Cloud::Hetzner, &fixture("hetzner_replace.plan.json")).unwrap(),

@@ -65,6 +65,11 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     // apply again: no change at all.
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(show(&out).contains("==> nothing changes"), "{}", show(&out));
+    assert!(
+        !inst.join("terraform/summary.tfplan").exists(),
+        "the saved plan (secrets in clear) is deleted"
+    );
     ok(nassella(&state, &["apply"], &cfg));
     assert_eq!(
         std::fs::read(inst.join("bundle/ignition.json")).unwrap(),
@@ -91,7 +96,10 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     assert!(
         plan.contains("terraform_data.dns must be replaced")
             && !plan.contains("terraform_data.instance must be replaced")
-            && plan.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+            && plan.contains("Plan: 1 to add, 0 to change, 1 to destroy.")
+            && plan.contains(
+                "==> the server keeps running, untouched; only terraform_data.dns changes"
+            ),
         "a DNS-only change must touch only the DNS resource:\n{plan}"
     );
     ok(nassella(&state, &["apply"], &cfg));
@@ -132,6 +140,11 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     std::fs::write(&cfg, local_target_config(&env, retagged)).unwrap();
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("==> the server is REPLACED"),
+        "{}",
+        show(&out)
+    );
     ok(nassella(&state, &["apply"], &cfg));
     let log = std::fs::read_to_string(inst.join("local.log")).unwrap();
     let steps: Vec<&str> = log.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
