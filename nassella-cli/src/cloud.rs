@@ -220,7 +220,10 @@ pub fn classify(cloud: Cloud, plan_json: &str) -> Result<PlanEffect> {
     let find = |address: &str| plan.resource_changes.iter().find(|r| r.address == address);
     let server = find(cloud.server_address()).map(|r| &r.change);
     let attachment = find(cloud.attachment_address()).map(|r| &r.change);
-    if !server.is_some_and(Change::touches) && !attachment.is_some_and(Change::touches) {
+    if !server.is_some_and(Change::touches)
+        && !attachment.is_some_and(Change::touches)
+        && !grows_a_volume(cloud, &plan)
+    {
         return Ok(PlanEffect::ServerUntouched);
     }
     let id = server
@@ -235,16 +238,29 @@ pub fn classify(cloud: Cloud, plan_json: &str) -> Result<PlanEffect> {
     })
 }
 
+/// Whether the plan resizes a data volume in place (`volume_size_gb` raised). The server is then
+/// stopped and started around the apply: its filesystem is grown at boot, before the volume is
+/// mounted (`prepare-data.sh`), so the space is there at once.
+fn grows_a_volume(cloud: Cloud, plan: &Plan) -> bool {
+    plan.resource_changes.iter().any(|r| {
+        r.address
+            .strip_prefix(cloud.volume_address())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('['))
+            && r.change.actions.iter().any(|a| a == "update")
+    })
+}
+
 /// One line saying what a plan means for the running apps, from `terraform show -json`:
 /// whether the server (`server_address`: the cloud server, or the local target's
-/// `terraform_data.instance`) is replaced, changed in place, created or left running, and what
-/// else changes. `nassella plan` prints it under Terraform's own plan.
+/// `terraform_data.instance`) is replaced, changed in place, created or left running, whether a
+/// cloud data volume grows (which restarts the server), and what else changes. `nassella plan` prints it under Terraform's own plan.
 ///
 /// # Errors
 /// When the text is not a Terraform JSON plan.
-pub fn summarise(server_address: &str, plan_json: &str) -> Result<String> {
+pub fn summarise(server_address: &str, cloud: Option<Cloud>, plan_json: &str) -> Result<String> {
     let plan: Plan = serde_json::from_str(plan_json)
         .context("reading the plan from `terraform show -json` (not a JSON plan)")?;
+    let grows = cloud.is_some_and(|c| grows_a_volume(c, &plan));
     let mut others: Vec<&str> = Vec::new();
     let mut server: Option<&Change> = None;
     for r in plan.resource_changes.iter().filter(|r| r.change.touches()) {
@@ -261,6 +277,9 @@ pub fn summarise(server_address: &str, plan_json: &str) -> Result<String> {
     };
     let has = |a: &str| server.is_some_and(|c| c.actions.iter().any(|x| x == a));
     Ok(match server {
+        None if grows => format!(
+            "the data volume grows: the server is stopped and started again so that its filesystem grows at boot{rest}"
+        ),
         None if others.is_empty() => "nothing changes".to_owned(),
         None => format!(
             "the server keeps running, untouched; only {} change{}",

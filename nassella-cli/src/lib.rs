@@ -373,15 +373,7 @@ pub(crate) fn deploy_stack(
         let code = match action {
             "apply" => deploy::apply_cloud(&dir, cloud, &args, timeout)?,
             "destroy" => deploy::destroy_cloud(&dir, cloud, &args, timeout)?,
-            _ => {
-                return plain_terraform(
-                    &dir,
-                    action,
-                    args,
-                    detailed_exitcode,
-                    cloud.server_address(),
-                )
-            }
+            _ => return plain_terraform(&dir, action, args, detailed_exitcode, Some(cloud)),
         };
         if code == ExitCode::SUCCESS {
             if action == "apply" {
@@ -402,13 +394,7 @@ pub(crate) fn deploy_stack(
     }
     let mut args = deploy::var_args(&state, provider);
     args.extend(extra.iter().cloned());
-    let code = plain_terraform(
-        &dir,
-        action,
-        args,
-        detailed_exitcode,
-        "terraform_data.instance",
-    )?;
+    let code = plain_terraform(&dir, action, args, detailed_exitcode, None)?;
     if code == ExitCode::SUCCESS && action == "apply" {
         eprintln!("==> applied; the state is in {}", state.root().display());
         if provider == nassella_core::Provider::Local {
@@ -461,15 +447,16 @@ fn destroy(
 }
 
 /// `terraform <action> <args>` as it is: plans, and every action on the local target. A plan is
-/// saved, read back and summed up in one line for the running apps (`server` is the address of
-/// the server or local instance), then deleted: it holds the Ignition config in clear.
+/// saved, read back and summed up in one line for the running apps (about the cloud server, or
+/// the local instance when `cloud` is `None`), then deleted: it holds the Ignition config in clear.
 fn plain_terraform(
     dir: &Path,
     action: &str,
     var_args: Vec<String>,
     detailed_exitcode: bool,
-    server: &str,
+    cloud: Option<deploy::cloud::Cloud>,
 ) -> Result<ExitCode> {
+    let server = cloud.map_or("terraform_data.instance", |c| c.server_address());
     let mut args = vec![action.to_owned()];
     args.extend(var_args);
     let saved = deploy::SavedPlan::new(dir, "summary.tfplan");
@@ -494,7 +481,7 @@ fn plain_terraform(
                 saved.path().display().to_string(),
             ],
         )?;
-        eprintln!("==> {}", deploy::cloud::summarise(server, &json)?);
+        eprintln!("==> {}", deploy::cloud::summarise(server, cloud, &json)?);
     }
     drop(saved);
     match (action, code) {

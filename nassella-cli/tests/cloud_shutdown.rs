@@ -36,7 +36,7 @@ fn plan(server: &str, attachment: &str) -> String {
 #[test]
 fn the_plan_summary_says_what_happens_to_the_running_apps() {
     let server = Cloud::Hetzner.server_address();
-    let says = |name: &str| cloud::summarise(server, &fixture(name)).unwrap();
+    let says = |name: &str| cloud::summarise(server, Some(Cloud::Hetzner), &fixture(name)).unwrap();
     assert!(
         says("hetzner_replace.plan.json").starts_with("the server is REPLACED"),
         "{}",
@@ -50,10 +50,39 @@ fn the_plan_summary_says_what_happens_to_the_running_apps() {
     assert!(says("hetzner_first_deploy.plan.json").starts_with("a new server is created"));
     assert!(says("hetzner_destroy.plan.json").starts_with("the server is DELETED"));
     assert_eq!(
-        cloud::summarise(server, r#"{"format_version":"1.2"}"#).unwrap(),
+        cloud::summarise(server, Some(Cloud::Hetzner), r#"{"format_version":"1.2"}"#).unwrap(),
         "nothing changes"
     );
-    assert!(cloud::summarise(server, "not json").is_err());
+    assert!(cloud::summarise(server, None, "not json").is_err());
+}
+
+/// `volume_size_gb` raised: the volume is resized in place, and the server is stopped first and
+/// powered on afterwards, so that its filesystem grows at boot (before the volume is mounted).
+#[test]
+fn a_growing_volume_restarts_the_server_so_its_filesystem_grows() {
+    let p = r#"{"format_version":"1.2","resource_changes":[
+        {"address":"hcloud_server.server","type":"hcloud_server","change":{"actions":["no-op"],"before":{"id":"42"}}},
+        {"address":"hcloud_volume_attachment.data","type":"hcloud_volume_attachment","change":{"actions":["no-op"],"before":{"id":"9","server_id":42}}},
+        {"address":"hcloud_volume.data[\"data\"]","type":"hcloud_volume","change":{"actions":["update"],"before":{"id":"7","size":20}}}
+    ]}"#;
+    assert_eq!(
+        cloud::classify(Cloud::Hetzner, p).unwrap(),
+        PlanEffect::StopFirst {
+            server_id: "42".into(),
+            kept: true
+        }
+    );
+    assert!(
+        cloud::summarise(Cloud::Hetzner.server_address(), Some(Cloud::Hetzner), p)
+            .unwrap()
+            .starts_with("the data volume grows: the server is stopped and started again")
+    );
+    // Only a resize counts: a restore's new volume is created, not updated.
+    let created = p.replace(r#"["update"]"#, r#"["create"]"#);
+    assert_eq!(
+        cloud::classify(Cloud::Hetzner, &created).unwrap(),
+        PlanEffect::ServerUntouched
+    );
 }
 
 #[test]
