@@ -123,29 +123,49 @@ fn no_udev(dir: &Path) -> PathBuf {
     bin
 }
 
-fn loop_or_skip(file: PathBuf, bytes: u64) -> Option<LoopDevice> {
-    let dev = LoopDevice::new(file, bytes);
-    if dev.is_none() {
+/// A blank 64 MiB volume where the script looks for one, the script, and a `bin` for its PATH.
+struct World {
+    dir: tempfile::TempDir,
+    volume: LoopDevice,
+    script: PathBuf,
+    bin: PathBuf,
+}
+
+/// `None` (the test is skipped) without loop devices, except in CI, where that fails.
+fn world() -> Option<World> {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(volume) = LoopDevice::new(dir.path().join("volume.img"), 64 * MIB) else {
         assert!(
             std::env::var_os("CI").is_none(),
             "loop devices are required in CI (losetup -f failed)"
         );
         eprintln!("skipped: no loop device available");
-    }
-    dev
+        return None;
+    };
+    let by_id = dir.path().join("by-id");
+    std::fs::create_dir_all(&by_id).unwrap();
+    std::os::unix::fs::symlink(&volume.dev, by_id.join("scsi-0HC_Volume_1")).unwrap();
+    let script = prepare_script(dir.path(), &by_id);
+    let bin = no_udev(dir.path());
+    Some(World {
+        dir,
+        volume,
+        script,
+        bin,
+    })
 }
 
 #[test]
 fn a_blank_volume_is_formatted_once_and_a_grown_volume_keeps_its_data_and_grows() {
-    let dir = tempfile::tempdir().unwrap();
-    let by_id = dir.path().join("by-id");
-    std::fs::create_dir_all(&by_id).unwrap();
-    let Some(volume) = loop_or_skip(dir.path().join("volume.img"), 64 * MIB) else {
+    let Some(World {
+        dir,
+        volume,
+        script,
+        bin,
+    }) = world()
+    else {
         return;
     };
-    std::os::unix::fs::symlink(&volume.dev, by_id.join("scsi-0HC_Volume_1")).unwrap();
-    let script = prepare_script(dir.path(), &by_id);
-    let bin = no_udev(dir.path());
 
     // Blank: formatted ext4 with the label the mount unit uses.
     let (ok, log) = prepare(&script, &bin);
@@ -198,16 +218,16 @@ fn a_blank_volume_is_formatted_once_and_a_grown_volume_keeps_its_data_and_grows(
 
 #[test]
 fn a_volume_holding_another_filesystem_is_never_touched() {
-    let dir = tempfile::tempdir().unwrap();
-    let by_id = dir.path().join("by-id");
-    std::fs::create_dir_all(&by_id).unwrap();
-    let Some(volume) = loop_or_skip(dir.path().join("other.img"), 64 * MIB) else {
+    let Some(World {
+        dir: _dir,
+        volume,
+        script,
+        bin,
+    }) = world()
+    else {
         return;
     };
     run(Command::new("mkfs.ext2").args(["-q", "-L", "theirs", &volume.dev]));
-    std::os::unix::fs::symlink(&volume.dev, by_id.join("scsi-0HC_Volume_2")).unwrap();
-    let script = prepare_script(dir.path(), &by_id);
-    let bin = no_udev(dir.path());
     let before = std::fs::read(&volume.file).unwrap();
 
     let (ok, log) = prepare(&script, &bin);
