@@ -1,8 +1,10 @@
 //! The local target's runtime: what the Terraform module's provisioners call. `local up`
 //! materialises the Ignition config into a folder with Nassella's own materialiser, unpacks the
 //! configuration as `nassella-config.service` does, and runs what the units run — `restore.sh`,
-//! `app.sh up proxy`, `app.sh up <app>` — on this machine's Docker engine. `local down` stops the
-//! stack and leaves the data folder alone.
+//! `app.sh up proxy`, `app.sh up <app>` and each app's one-off jobs not run on this data yet — on
+//! this machine's Docker engine. `local down` stops the stack and leaves the data folder alone.
+
+mod once;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,40 @@ pub fn up(ignition: &Path, root: &Path) -> Result<()> {
     script(root, "app.sh", &["up", "proxy"])?;
     for app in apps(root)? {
         script(root, "app.sh", &["up", &app])?;
+        run_once_jobs(root, &app)?;
+    }
+    Ok(())
+}
+
+/// Run the one-off jobs of `app` that have not run on this data volume, in order, as their
+/// units do on a server: a job whose marker exists is skipped, and the marker is written only
+/// once the job succeeded (a failed job runs again at the next `up`).
+fn run_once_jobs(root: &Path, app: &str) -> Result<()> {
+    let units = root.join(crate::materialise::UNITS_DIR);
+    for job in once::jobs(&units, app, &app_script())? {
+        if job.marker.exists() {
+            eprintln!(
+                "one-off job {} ran before on this data ({} exists): skipped",
+                job.unit,
+                job.marker.display()
+            );
+            continue;
+        }
+        eprintln!("running one-off job {}", job.unit);
+        let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
+        script(root, "app.sh", &args).with_context(|| {
+            format!(
+                "one-off job {} failed, so {} was not written: fix the cause and apply again, \
+                 which runs the job again",
+                job.unit,
+                job.marker.display()
+            )
+        })?;
+        if let Some(dir) = job.marker.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::File::create(&job.marker)
+            .with_context(|| format!("writing {}", job.marker.display()))?;
     }
     Ok(())
 }
@@ -97,8 +133,16 @@ fn sh(cmd: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where the scripts are, relative to the root (the server's `/etc/nassella/bin`).
+const BIN_DIR: &str = "etc/nassella/bin";
+
+/// The app script as the server's units name it.
+fn app_script() -> String {
+    format!("/{BIN_DIR}/app.sh")
+}
+
 fn script(root: &Path, name: &str, args: &[&str]) -> Result<()> {
-    let path = root.join("etc/nassella/bin").join(name);
+    let path = root.join(BIN_DIR).join(name);
     let status = Command::new(&path)
         .args(args)
         .env("NASSELLA_COMPOSE", compose_binary()?)

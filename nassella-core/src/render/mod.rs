@@ -12,6 +12,8 @@ mod units;
 
 use std::collections::BTreeMap;
 
+pub use units::systemd_quote;
+
 use crate::composer::ValidatedStack;
 use crate::secrets::Keys;
 use crate::stack::Artifact;

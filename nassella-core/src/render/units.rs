@@ -362,8 +362,10 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
 }
 
 /// Quote one argument for a unit's `Exec…=` line: systemd's own quoting, with `$` and `%`
-/// doubled so neither environment expansion nor specifiers touch it.
-fn systemd_quote(arg: &str) -> String {
+/// doubled so neither environment expansion nor specifiers touch it. (Public so that the local
+/// target, which runs what the units say, can be tested against it.)
+#[must_use]
+pub fn systemd_quote(arg: &str) -> String {
     let escaped = arg
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
