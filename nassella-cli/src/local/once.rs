@@ -34,7 +34,12 @@ pub(super) fn jobs(units_dir: &Path, app: &str, app_script: &str) -> Result<Vec<
         let path = units_dir.join(&name);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        left.push(parse(&name, &text, app_script).with_context(|| format!("in {name}"))?);
+        let (job, after) = parse(&name, &text, app_script).with_context(|| format!("in {name}"))?;
+        // The prefix also matches an app whose id extends this one (`cloud` and `cloud-b`):
+        // the job's own command names its app.
+        if job.args.get(1).map(String::as_str) == Some(app) {
+            left.push((job, after));
+        }
     }
     // A job goes once none of the jobs it is ordered after is left.
     let mut ordered = Vec::new();
@@ -210,7 +215,9 @@ mod tests {
         .app(nassella_apps::WordPress::new(
             "blog.example.com",
             "me@example.com",
-        ));
+        ))
+        // Its units' names start with `nassella-once-jobs-` too.
+        .app(nassella_apps::WordPress::new("x.example.com", "me@example.com").id("jobs-x"));
         let built = build(&stack, &Keys::new(MasterKey::insecure_test_key()))
             .unwrap_or_else(|r| panic!("{r}"));
         let root = tempfile::tempdir().unwrap();
@@ -252,6 +259,7 @@ mod tests {
         assert_eq!(wp.len(), 1);
         assert_eq!(wp[0].args[..4], ["exec", "wordpress", "cli", "sh"]);
         assert!(wp[0].args[5].contains("--url=\"$WP_URL\""), "{:?}", wp[0]);
+        assert_eq!(jobs(&units, "jobs-x", &script).unwrap().len(), 1);
         assert!(jobs(&units, "nothing", &script).unwrap().is_empty());
     }
 
