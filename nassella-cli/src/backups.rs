@@ -39,6 +39,16 @@ pub(crate) enum BackupsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Back up now. Local target: the instance's own backup runs, as the daily timer runs it on a
+    /// server (maintenance page, apps stopped for the consistent pass and started again whatever
+    /// happens); the local target has no timers, so this is how its backups are made.
+    ///
+    /// Cloud servers have no way in (no login, no API): their backups follow the schedule only.
+    /// docs/runtime.md, "Backing up on demand", explains why and what is planned.
+    Create {
+        #[command(flatten)]
+        input: Input,
+    },
     /// Restore a snapshot the immutable way: a new instance on a blank data volume restores it
     /// at boot.
     ///
@@ -126,6 +136,7 @@ pub enum Listing {
 pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode> {
     match cmd {
         BackupsCommand::List { input, json } => list(&input, given, json),
+        BackupsCommand::Create { input } => create(&input, given),
         BackupsCommand::Restore {
             snapshot,
             input,
@@ -133,6 +144,39 @@ pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode>
         } => restore(&input, given, &snapshot, shutdown),
         BackupsCommand::ForgetVolume { name, input } => forget_volume(&input, given, &name),
     }
+}
+
+/// `backups create`: the local instance's `backup.sh`, or why a cloud server cannot be asked.
+fn create(input: &Input, given: Option<Stack>) -> Result<ExitCode> {
+    let Some((stack, restic)) = open(input, given)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let provider = stack.instance().provider_kind();
+    if provider != Provider::Local {
+        eprintln!(
+            "error: a {provider} server cannot be asked to back up now: it has no login and no API, so nothing can reach it; nothing was changed.\n\
+             Its backups run on the schedule ([backup] schedule); `nassella backups list` shows the latest.\n\
+             docs/runtime.md, \"Backing up on demand\", explains why and what is planned."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let root = StateDir::of(stack.instance().name())
+        .root()
+        .join("instance");
+    if !root.join("etc/nassella").exists() {
+        bail!(
+            "instance `{}` is not running on this machine ({} is empty): `nassella apply` first",
+            restic.host,
+            root.display()
+        );
+    }
+    phase(&format!(
+        "backing up instance `{}` to {}",
+        restic.host, restic.repository
+    ));
+    crate::local::backup(&root)?;
+    eprintln!("==> backed up; `nassella backups list` shows the snapshot");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The stack and the restic repository and password, or `None` after config problems.

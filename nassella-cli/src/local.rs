@@ -71,6 +71,15 @@ fn run_once_jobs(root: &Path, app: &str) -> Result<()> {
     Ok(())
 }
 
+/// Back up the instance materialised in `root` now, with its own `backup.sh` (what the daily
+/// timer runs on a server; the local target has no timers).
+///
+/// # Errors
+/// When the backup fails (the script has restarted the apps and said why).
+pub fn backup(root: &Path) -> Result<()> {
+    script(root, "backup.sh", &[])
+}
+
 /// Stop the instance materialised in `root` (apps first, then the proxy). The data stays.
 ///
 /// # Errors

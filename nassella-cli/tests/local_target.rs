@@ -159,6 +159,40 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
         "written before the replacement\n"
     );
 
+    // Backups: made on demand (the local target has no timers), listed, and restored the
+    // immutable way: the data folder moves aside, a new instance restores the snapshot onto a
+    // blank one before the app starts. (Retention keeps one snapshot per day, so a second
+    // backup today would replace this one.)
+    let notes = inst.join("data/hello/data/notes.txt");
+    std::fs::write(&notes, "backed up\n").unwrap();
+    ok(nassella(&state, &["backups", "create"], &cfg));
+    std::fs::write(&notes, "changed after the backup\n").unwrap();
+    let out = ok(nassella(&state, &["backups", "list", "--json"], &cfg));
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let id = listed[0]["short_id"].as_str().unwrap().to_owned();
+    ok(nassella(&state, &["backups", "restore", &id], &cfg));
+    assert_eq!(
+        http_get(env.port, "hello.test", "/notes.txt").body,
+        "backed up\n",
+        "the snapshot is restored"
+    );
+    let aside: Vec<_> = std::fs::read_dir(&inst)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("data.before-restore-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the previous data is kept aside");
+    assert_eq!(
+        std::fs::read_to_string(aside[0].path().join("hello/data/notes.txt")).unwrap(),
+        "changed after the backup\n"
+    );
+    let before = tree_hashes(&inst.join("data"));
+
     // destroy: the stack goes, the data stays.
     ok(nassella(&state, &["destroy"], &cfg));
     assert_eq!(
