@@ -35,6 +35,8 @@ use nassella_core::{App, AppContext, Contribution, SettingProblem};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::smtp::Smtp;
+
 /// The Forgejo image: the 15 LTS line (supported to 2027-07), following its minor and patch
 /// releases. Major upgrades need manual steps, so moving to 16+ is a deliberate change here.
 pub const IMAGE: &str = "codeberg.org/forgejo/forgejo:15";
@@ -58,6 +60,10 @@ pub struct Forgejo {
     /// later ones wait for an administrator's approval.
     #[serde(default = "yes")]
     pub signups_allowed: bool,
+    /// Outgoing mail (account confirmation, password resets, notifications): an SMTP server and a
+    /// login whose password is read from an environment variable. Without it, mail is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
     #[serde(skip)]
     id: Option<String>,
 }
@@ -74,6 +80,7 @@ impl Forgejo {
             host: host.into(),
             ssh_port: None,
             signups_allowed: true,
+            smtp: None,
             id: None,
         }
     }
@@ -89,6 +96,13 @@ impl Forgejo {
     #[must_use]
     pub fn ssh_port(mut self, port: u16) -> Self {
         self.ssh_port = Some(port);
+        self
+    }
+
+    /// Send mail through this SMTP server.
+    #[must_use]
+    pub fn smtp(mut self, smtp: Smtp) -> Self {
+        self.smtp = Some(smtp);
         self
     }
 
@@ -110,7 +124,7 @@ impl App for Forgejo {
     }
 
     fn check(&self) -> Vec<SettingProblem> {
-        gitea_family::check(self.ssh_port)
+        gitea_family::check(self.ssh_port, self.smtp.as_ref())
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
@@ -119,6 +133,7 @@ impl App for Forgejo {
             env_prefix: ENV_PREFIX,
             host: &self.host,
             ssh_port: self.ssh_port,
+            smtp: self.smtp.as_ref(),
             signups_allowed: self.signups_allowed,
         }
         .contribute(cx)

@@ -40,6 +40,8 @@ use nassella_core::{App, AppContext, Contribution, SettingProblem};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::smtp::Smtp;
+
 /// The Gitea image: an exact release. Read the release notes before moving to a new minor
 /// (1.26+): Gitea migrates its database on start and cannot go back.
 pub const IMAGE: &str = "docker.gitea.com/gitea:1.25.4";
@@ -63,6 +65,10 @@ pub struct Gitea {
     /// later ones wait for an administrator's approval.
     #[serde(default = "yes")]
     pub signups_allowed: bool,
+    /// Outgoing mail (account confirmation, password resets, notifications): an SMTP server and a
+    /// login whose password is read from an environment variable. Without it, mail is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
     #[serde(skip)]
     id: Option<String>,
 }
@@ -79,6 +85,7 @@ impl Gitea {
             host: host.into(),
             ssh_port: None,
             signups_allowed: true,
+            smtp: None,
             id: None,
         }
     }
@@ -94,6 +101,13 @@ impl Gitea {
     #[must_use]
     pub fn ssh_port(mut self, port: u16) -> Self {
         self.ssh_port = Some(port);
+        self
+    }
+
+    /// Send mail through this SMTP server.
+    #[must_use]
+    pub fn smtp(mut self, smtp: Smtp) -> Self {
+        self.smtp = Some(smtp);
         self
     }
 
@@ -115,7 +129,7 @@ impl App for Gitea {
     }
 
     fn check(&self) -> Vec<SettingProblem> {
-        gitea_family::check(self.ssh_port)
+        gitea_family::check(self.ssh_port, self.smtp.as_ref())
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
@@ -124,6 +138,7 @@ impl App for Gitea {
             env_prefix: ENV_PREFIX,
             host: &self.host,
             ssh_port: self.ssh_port,
+            smtp: self.smtp.as_ref(),
             signups_allowed: self.signups_allowed,
         }
         .contribute(cx)

@@ -19,6 +19,8 @@ use nassella_core::{
     TcpPort, Upstream, Volume,
 };
 
+use crate::blocks::smtp::{Smtp, SmtpSecurity};
+
 /// The HTTP port of both.
 pub(crate) const HTTP_PORT: u16 = 3000;
 
@@ -34,17 +36,21 @@ pub(crate) struct Forge<'a> {
     pub ssh_port: Option<u16>,
     /// Whether visitors may register.
     pub signups_allowed: bool,
+    /// Outgoing mail, if any.
+    pub smtp: Option<&'a Smtp>,
 }
 
-/// The settings problems of `ssh_port`.
-pub(crate) fn check(ssh_port: Option<u16>) -> Vec<SettingProblem> {
-    match ssh_port {
+/// The settings problems of `ssh_port` and `smtp`.
+pub(crate) fn check(ssh_port: Option<u16>, smtp: Option<&Smtp>) -> Vec<SettingProblem> {
+    let mut out = match ssh_port {
         Some(0) => vec![SettingProblem::new(
             "ssh_port",
             "ssh_port 0 is not a port: use 1 to 65535 (e.g. 22 or 2222)",
         )],
         _ => Vec::new(),
-    }
+    };
+    out.extend(smtp.map(Smtp::check).unwrap_or_default());
+    out
 }
 
 fn bool_str(b: bool) -> &'static str {
@@ -117,6 +123,30 @@ impl Forge<'_> {
                 .start_period_s(60),
             );
         // app.ini keeps what was set before, so both states are written explicitly.
+        app = match self.smtp {
+            Some(m) => {
+                app = app
+                    .env(format!("{p}__mailer__ENABLED"), "true")
+                    .env(
+                        format!("{p}__mailer__PROTOCOL"),
+                        match m.security {
+                            SmtpSecurity::Starttls => "smtp+starttls",
+                            SmtpSecurity::Tls => "smtps",
+                        },
+                    )
+                    .env(format!("{p}__mailer__SMTP_ADDR"), &m.host)
+                    .env(format!("{p}__mailer__SMTP_PORT"), m.port.to_string())
+                    .env(format!("{p}__mailer__FROM"), &m.from);
+                if let Some(user) = &m.username {
+                    app = app.env(format!("{p}__mailer__USER"), user);
+                }
+                match m.password(&mut c) {
+                    Some(password) => app.env(format!("{p}__mailer__PASSWD"), &password),
+                    None => app,
+                }
+            }
+            None => app.env(format!("{p}__mailer__ENABLED"), "false"),
+        };
         app = match self.ssh_port {
             Some(port) => {
                 c.tcp_port(TcpPort::new(port, "app", 22));

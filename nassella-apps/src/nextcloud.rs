@@ -46,6 +46,8 @@ use nassella_core::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::smtp::{Smtp, SmtpSecurity};
+
 /// The Nextcloud image: an exact release. Nextcloud upgrades one major at a time, so moving to
 /// a new major is a deliberate change of this line (see docs/apps/nextcloud.md).
 pub const IMAGE: &str = "nextcloud:34.0.2-apache";
@@ -77,6 +79,10 @@ pub struct Nextcloud {
     #[serde(default = "default_admin_user")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_.@-]{1,64}$"))]
     pub admin_user: String,
+    /// Outgoing mail (password resets, share and activity notifications): an SMTP server and a
+    /// login whose password is read from an environment variable. Without it, mail is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
     #[serde(skip)]
     id: Option<String>,
 }
@@ -108,6 +114,7 @@ impl Nextcloud {
             host: host.into(),
             max_upload_gb: default_max_upload_gb(),
             admin_user: default_admin_user(),
+            smtp: None,
             id: None,
         }
     }
@@ -123,6 +130,13 @@ impl Nextcloud {
     #[must_use]
     pub fn max_upload_gb(mut self, gb: u32) -> Self {
         self.max_upload_gb = gb;
+        self
+    }
+
+    /// Send mail through this SMTP server.
+    #[must_use]
+    pub fn smtp(mut self, smtp: Smtp) -> Self {
+        self.smtp = Some(smtp);
         self
     }
 
@@ -155,6 +169,7 @@ impl App for Nextcloud {
         if let Some(p) = admin_user_problem(&self.admin_user) {
             out.push(SettingProblem::new("admin_user", p));
         }
+        out.extend(self.smtp.as_ref().map(Smtp::check).unwrap_or_default());
         out
     }
 
@@ -173,12 +188,36 @@ impl App for Nextcloud {
             SecretFormat::Alphanumeric(24),
         ));
 
+        let smtp_password = self.smtp.as_ref().and_then(|m| m.password(&mut c));
+
         let url = cx.public_url(&self.host);
         let scheme = cx.instance.tls_mode().scheme();
         // Read on every start by the image's config/*.config.php files: app and cron need the
         // same view (cron.php uses Redis for locking and builds links from OVERWRITECLIURL).
+        // Mail too (config/smtp.config.php): cron sends the notification mails.
+        let mail = |mut s: Service| {
+            if let Some(m) = &self.smtp {
+                let (local, domain) = m.from_parts();
+                s = s
+                    .env("SMTP_HOST", &m.host)
+                    .env("SMTP_PORT", m.port.to_string())
+                    .env("MAIL_FROM_ADDRESS", local)
+                    .env("MAIL_DOMAIN", domain);
+                if m.security == SmtpSecurity::Tls {
+                    s = s.env("SMTP_SECURE", "ssl");
+                }
+                if let Some(user) = &m.username {
+                    s = s.env("SMTP_NAME", user);
+                }
+                if let Some(password) = &smtp_password {
+                    s = s.env("SMTP_PASSWORD", password);
+                }
+            }
+            s
+        };
         let runtime = |s: Service| {
-            s.env("REDIS_HOST", "redis")
+            mail(s)
+                .env("REDIS_HOST", "redis")
                 .env("REDIS_HOST_PASSWORD", &redis_password)
                 .env("TRUSTED_PROXIES", cx.proxy_subnet())
                 .env("OVERWRITEHOST", &self.host)

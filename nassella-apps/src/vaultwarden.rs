@@ -25,11 +25,13 @@
 //! `Enabling-admin-page`.
 
 use nassella_core::{
-    App, AppContext, BackupHook, Contribution, Route, Secret, SecretFormat, Service, Upstream,
-    Volume,
+    App, AppContext, BackupHook, Contribution, Route, Secret, SecretFormat, Service,
+    SettingProblem, Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::blocks::smtp::{Smtp, SmtpSecurity};
 
 /// The Vaultwarden image: an exact release (1.37.2 is needed by Bitwarden clients 2026.8+).
 pub const IMAGE: &str = "vaultwarden/server:1.37.2";
@@ -50,6 +52,10 @@ pub struct Vaultwarden {
     /// users from the admin page (`/admin`).
     #[serde(default)]
     pub signups_allowed: bool,
+    /// Outgoing mail (invitations, email 2FA codes, emergency access): an SMTP server and a
+    /// login whose password is read from an environment variable. Without it, mail is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
     #[serde(skip)]
     id: Option<String>,
 }
@@ -61,6 +67,7 @@ impl Vaultwarden {
         Self {
             host: host.into(),
             signups_allowed: false,
+            smtp: None,
             id: None,
         }
     }
@@ -69,6 +76,13 @@ impl Vaultwarden {
     #[must_use]
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
+        self
+    }
+
+    /// Send mail through this SMTP server.
+    #[must_use]
+    pub fn smtp(mut self, smtp: Smtp) -> Self {
+        self.smtp = Some(smtp);
         self
     }
 
@@ -89,15 +103,38 @@ impl App for Vaultwarden {
         self.id.as_deref().unwrap_or("vaultwarden")
     }
 
+    fn check(&self) -> Vec<SettingProblem> {
+        self.smtp.as_ref().map(Smtp::check).unwrap_or_default()
+    }
+
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
         let admin_token = c.secret(Secret::new("admin-token", SecretFormat::Alphanumeric(48)));
 
         // No health check here: the image's own HEALTHCHECK (/healthcheck.sh) applies.
+        let mut app = Service::new("app", IMAGE);
+        if let Some(m) = &self.smtp {
+            app = app
+                .env("SMTP_HOST", &m.host)
+                .env("SMTP_PORT", m.port.to_string())
+                .env(
+                    "SMTP_SECURITY",
+                    match m.security {
+                        SmtpSecurity::Starttls => "starttls",
+                        SmtpSecurity::Tls => "force_tls",
+                    },
+                )
+                .env("SMTP_FROM", &m.from);
+            if let Some(user) = &m.username {
+                app = app.env("SMTP_USERNAME", user);
+            }
+            if let Some(password) = m.password(&mut c) {
+                app = app.env("SMTP_PASSWORD", &password);
+            }
+        }
         c.service(
-            Service::new("app", IMAGE)
-                .env("DOMAIN", cx.public_url(&self.host))
+            app.env("DOMAIN", cx.public_url(&self.host))
                 .env(
                     "SIGNUPS_ALLOWED",
                     if self.signups_allowed {

@@ -7,7 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
-use nassella_core::{Keys, MasterKey};
+use nassella_core::{Keys, MasterKey, Stack};
 
 use crate::Input;
 
@@ -82,6 +82,21 @@ pub(crate) fn resolve(input: &Input, instance: &str, create: bool) -> Result<Key
         }
     }
     Ok(keys)
+}
+
+/// Add the secrets the stack's apps take from the environment (an SMTP password named by
+/// `password_env`): each named variable this process has is passed on; a missing one is reported
+/// by the build, at the app's secret.
+#[must_use]
+pub(crate) fn with_env_secrets(mut keys: Keys, stack: &Stack) -> Keys {
+    if let Ok(v) = nassella_core::compose(stack) {
+        for (_, _, var) in v.env_secrets() {
+            if let Ok(value) = std::env::var(var) {
+                keys = keys.provide(var, value);
+            }
+        }
+    }
+    keys
 }
 
 fn new_key() -> Result<MasterKey> {

@@ -202,7 +202,10 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             let Some(stack) = load(&input, given)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let keys = keys::resolve(&input, stack.instance().name(), false)?;
+            let keys = keys::with_env_secrets(
+                keys::resolve(&input, stack.instance().name(), false)?,
+                &stack,
+            );
             match nassella_core::build(&stack, &keys) {
                 Ok(b) => finish_ok(&b.warnings, input.strict, || {
                     eprintln!(
@@ -236,24 +239,38 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             keys::require(&input, stack.instance().name())?;
-            let keys = keys::resolve(&input, stack.instance().name(), false)?;
+            let keys = keys::with_env_secrets(
+                keys::resolve(&input, stack.instance().name(), false)?,
+                &stack,
+            );
             let validated = match nassella_core::compose(&stack) {
                 Ok(v) => v,
                 Err(r) => return Ok(print_report(&r)),
             };
             match (app, name) {
-                (Some(app), Some(name)) => match validated.secret(&keys, &app, &name) {
-                    Some(value) => {
-                        println!("{value}");
-                        Ok(ExitCode::SUCCESS)
+                (Some(app), Some(name)) => {
+                    if let Some((_, _, var)) = validated
+                        .env_secrets()
+                        .into_iter()
+                        .find(|(a, n, _)| *a == app && *n == name)
+                    {
+                        bail!("`{name}` of app `{app}` is not derived: you supply it in the environment variable {var}");
                     }
-                    None => {
-                        bail!("app `{app}` has no secret `{name}`; `nassella secret` lists them")
+                    match validated.secret(&keys, &app, &name) {
+                        Some(value) => {
+                            println!("{value}");
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        None => {
+                            bail!(
+                                "app `{app}` has no secret `{name}`; `nassella secret` lists them"
+                            )
+                        }
                     }
-                },
+                }
                 (None, None) => {
                     for a in validated.apps() {
-                        for s in a.secrets() {
+                        for s in a.secrets().iter().filter(|s| s.format().is_some()) {
                             println!("{} {}", a.id(), s.name());
                         }
                     }
@@ -277,7 +294,10 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             // The bundle is what `nassella apply` would deploy: the same data volumes.
             let state = deploy::StateDir::of(stack.instance().name());
             volumes::adapt(&mut stack, &state)?;
-            let keys = keys::resolve(&input, stack.instance().name(), true)?;
+            let keys = keys::with_env_secrets(
+                keys::resolve(&input, stack.instance().name(), true)?,
+                &stack,
+            );
             match nassella_core::build(&stack, &keys) {
                 Ok(b) => {
                     if input.strict && !b.warnings.is_empty() {
@@ -342,7 +362,7 @@ pub(crate) fn deploy_stack(
     let volumes = volumes::adapt(&mut stack, &state)?;
     let provider = stack.instance().provider_kind();
     phase(&format!("building {} for {provider}", describe(&stack)));
-    let keys = keys::resolve(input, stack.instance().name(), true)?;
+    let keys = keys::with_env_secrets(keys::resolve(input, stack.instance().name(), true)?, &stack);
     let built = match nassella_core::build(&stack, &keys) {
         Ok(b) if input.strict && !b.warnings.is_empty() => {
             return Ok(print_report(&b.warnings.clone().strict()))

@@ -307,3 +307,98 @@ fn secret_prints_a_derived_secret_only_with_the_real_key() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("`nassella secret` lists them"));
 }
+
+/// A password the user supplies (SMTP) comes from the environment variable the config names:
+/// without it nothing is written and the error names the app's secret and the variable; with it
+/// the value reaches the server's private env file (mode 0600) and never the readable views.
+#[test]
+fn an_smtp_password_comes_from_the_environment_never_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(family_config()).unwrap().replace(
+        "host = \"vault.example.com\"",
+        "host = \"vault.example.com\"\nsmtp = { host = \"smtp.example.com\", from = \"vault@example.com\", username = \"vault@example.com\", password_env = \"VAULT_SMTP_PASSWORD\" }",
+    );
+    std::fs::write(dir.path().join("apps.config"), &config).unwrap();
+    let build = |password: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nassella"));
+        c.args(["build", "--config", "apps.config", "--out", "out"])
+            .current_dir(dir.path())
+            .env("NASSELLA_STATE_DIR", dir.path().join("state"))
+            .env_remove("NASSELLA_MASTER_KEY")
+            .env_remove("VAULT_SMTP_PASSWORD");
+        if let Some(p) = password {
+            c.env("VAULT_SMTP_PASSWORD", p);
+        }
+        c.output().unwrap()
+    };
+
+    let o = build(None);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("apps.vault.secrets.smtp-password")
+            && stderr(&o).contains("VAULT_SMTP_PASSWORD is not set"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
+
+    let o = build(Some("it's"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("holds a `'`"), "{}", stderr(&o));
+
+    let password = "s3cret-Mail-passw0rd";
+    let o = build(Some(password));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out");
+    let env_file = out.join("instance/etc/nassella/apps/vault/app.env");
+    assert_eq!(mode(&env_file), 0o600);
+    let view = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        view.contains("SMTP_PASSWORD='<secret:vault/smtp-password>'"),
+        "{view}"
+    );
+    let mut views = String::new();
+    for entry in walk(&out.join("instance")) {
+        views.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+    }
+    assert!(!views.contains(password), "the password leaked into a view");
+    assert!(!config.contains(password));
+    // The server gets it: materialise the Ignition config and unpack /etc/nassella as the first
+    // unit does.
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    nassella_cli::materialise::materialise(
+        &std::fs::read(out.join("ignition.json")).unwrap(),
+        &root,
+        &nassella_cli::materialise::Options::default(),
+    )
+    .unwrap();
+    let unpack = nassella_core::render::unpack_command(&root.to_string_lossy());
+    assert!(Command::new("sh")
+        .arg("-c")
+        .arg(&unpack)
+        .status()
+        .unwrap()
+        .success());
+    let served = root.join("etc/nassella/apps/vault/app.env");
+    assert_eq!(mode(&served), 0o600);
+    assert!(
+        std::fs::read_to_string(&served)
+            .unwrap()
+            .contains(&format!("SMTP_PASSWORD='{password}'")),
+        "the server's env file holds the password"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

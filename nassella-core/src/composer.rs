@@ -160,7 +160,23 @@ impl ValidatedStack {
     pub fn secret(&self, keys: &crate::Keys, app: &str, name: &str) -> Option<String> {
         let a = self.apps.iter().find(|a| a.id == app)?;
         let s = a.c.secrets.iter().find(|s| s.name == name)?;
-        Some(keys.master().derive(app, name, s.format))
+        secret_value(keys, app, s)
+    }
+
+    /// Every secret the user supplies through the environment: (app id, secret name, variable).
+    #[must_use]
+    pub fn env_secrets(&self) -> Vec<(&str, &str, &str)> {
+        self.apps
+            .iter()
+            .flat_map(|a| {
+                a.c.secrets.iter().filter_map(move |s| match &s.source {
+                    crate::SecretSource::Env(var) => {
+                        Some((a.id.as_str(), s.name.as_str(), var.as_str()))
+                    }
+                    crate::SecretSource::Derived(_) => None,
+                })
+            })
+            .collect()
     }
 
     /// Warnings found while composing (errors would have stopped it).
@@ -504,6 +520,15 @@ fn check_memory(i: &Instance, apps: &[ValidatedApp], r: &mut Report) {
     );
 }
 
+/// The value of `app`'s secret `s`: derived from the master key, or supplied in the environment
+/// (`None` when it was not supplied; [`crate::build`] reports that before rendering).
+pub(crate) fn secret_value(keys: &crate::Keys, app: &str, s: &Secret) -> Option<String> {
+    match &s.source {
+        crate::SecretSource::Derived(f) => Some(keys.master().derive(app, &s.name, *f)),
+        crate::SecretSource::Env(var) => keys.provided(var).map(str::to_owned),
+    }
+}
+
 fn check_backup(b: Option<&Backup>, r: &mut Report) {
     let Some(b) = b else {
         r.warn("backup", None, P::InvalidBackup(
@@ -642,6 +667,23 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
             &s.origin,
             r,
         );
+        if let crate::SecretSource::Env(var) = &s.source {
+            let valid = var
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+                && var
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                && !var.starts_with("NASSELLA_");
+            if !valid {
+                r.error(
+                    format!("{base}.secrets.{}", s.name),
+                    Some(&s.origin),
+                    P::InvalidEnvSecretName { var: var.clone() },
+                );
+            }
+        }
     }
     for s in &c.services {
         names(

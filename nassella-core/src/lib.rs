@@ -26,8 +26,8 @@ pub use app::{App, AppContext, Contribution, SettingProblem};
 pub use composer::{compose, ValidatedApp, ValidatedStack};
 pub use model::{
     BackupHook, BackupPolicy, DependsOn, Healthcheck, Job, Mount, Network, NetworkHandle,
-    OneOffJob, Route, Secret, SecretFormat, SecretRef, Service, TcpPort, Upstream, Value, Volume,
-    VolumeHandle,
+    OneOffJob, Route, Secret, SecretFormat, SecretRef, SecretSource, Service, TcpPort, Upstream,
+    Value, Volume, VolumeHandle,
 };
 pub use problem::ProblemKind;
 pub use render::{render, Bundle};
@@ -52,8 +52,31 @@ pub struct Build {
 /// A [`Report`] of every problem found, when there is at least one error.
 pub fn build(stack: &Stack, keys: &Keys) -> Result<Build, Report> {
     let validated = compose(stack)?;
-    let bundle = render(&validated, keys);
     let mut report = validated.warnings().clone();
+    for (app, secret, var) in validated.env_secrets() {
+        let path = format!("apps.{app}.secrets.{secret}");
+        match keys.provided(var) {
+            None => report.error(
+                path,
+                None,
+                ProblemKind::EnvSecretMissing {
+                    var: var.to_owned(),
+                },
+            ),
+            Some(v) if v.contains(['\'', '\n', '\r']) || v.is_empty() => report.error(
+                path,
+                None,
+                ProblemKind::EnvSecretUnusable {
+                    var: var.to_owned(),
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+    if report.has_errors() {
+        return Err(report);
+    }
+    let bundle = render(&validated, keys);
     let ign = bundle.ignition();
     if let Err(e) = render::parse_ignition(ign) {
         report.error("output.ignition", None, ProblemKind::IgnitionRoundTrip(e));

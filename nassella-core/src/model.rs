@@ -142,23 +142,47 @@ pub enum SecretFormat {
     Base64Url(usize),
 }
 
-/// A secret an app needs, derived from the stack's master key: stable across redeploys, never
-/// random at render time, different for every app and name.
+/// A secret an app needs: derived from the stack's master key (stable across redeploys, never
+/// random at render time, different for every app and name), or supplied by the user through an
+/// environment variable when the stack is built (an SMTP password: something only the user
+/// knows, and which must not sit in a config file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
     pub(crate) name: String,
-    pub(crate) format: SecretFormat,
+    pub(crate) source: SecretSource,
     pub(crate) origin: Origin,
 }
 
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Derived from the master key, spelled in this format.
+    Derived(SecretFormat),
+    /// The value of this environment variable of the `nassella` process (checked by
+    /// [`crate::build`]: unset, or holding `'` or a line break, is an error).
+    Env(String),
+}
+
 impl Secret {
-    /// A secret called `name` in `format`.
+    /// A secret called `name`, derived from the master key in `format`.
     #[track_caller]
     #[must_use]
     pub fn new(name: impl Into<String>, format: SecretFormat) -> Self {
         Self {
             name: name.into(),
-            format,
+            source: SecretSource::Derived(format),
+            origin: Origin::caller(),
+        }
+    }
+
+    /// A secret called `name` whose value the user supplies in the environment variable `var`
+    /// when the stack is built (`[A-Z_][A-Z0-9_]*`, not `NASSELLA_…`).
+    #[track_caller]
+    #[must_use]
+    pub fn from_env(name: impl Into<String>, var: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            source: SecretSource::Env(var.into()),
             origin: Origin::caller(),
         }
     }
@@ -169,10 +193,19 @@ impl Secret {
         &self.name
     }
 
-    /// How the secret is spelled.
+    /// How a derived secret is spelled; `None` for a secret the user supplies.
     #[must_use]
-    pub fn format(&self) -> SecretFormat {
-        self.format
+    pub fn format(&self) -> Option<SecretFormat> {
+        match self.source {
+            SecretSource::Derived(f) => Some(f),
+            SecretSource::Env(_) => None,
+        }
+    }
+
+    /// Where the value comes from.
+    #[must_use]
+    pub fn source(&self) -> &SecretSource {
+        &self.source
     }
 }
 

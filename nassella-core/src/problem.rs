@@ -129,6 +129,24 @@ pub enum ProblemKind {
         /// Its name.
         name: String,
     },
+    /// A secret supplied by the user names an unusable environment variable.
+    #[error("`{var}` cannot carry a secret: name an environment variable of capitals, digits and '_' (not starting with a digit, not NASSELLA_…), e.g. `VAULT_SMTP_PASSWORD`")]
+    InvalidEnvSecretName {
+        /// The variable.
+        var: String,
+    },
+    /// A secret the user supplies is not in the environment.
+    #[error("the environment variable {var} is not set: export it before running nassella (its value goes into the server's config, never into the config file)")]
+    EnvSecretMissing {
+        /// The variable.
+        var: String,
+    },
+    /// A secret the user supplies cannot be written to an env file.
+    #[error("the value of {var} is empty or holds a `'` or a line break, which the server's env file cannot carry: use another value")]
+    EnvSecretUnusable {
+        /// The variable.
+        var: String,
+    },
     /// An environment variable name is not valid.
     #[error("environment variable name `{name}` is not valid: use letters, digits and '_', not starting with a digit")]
     InvalidEnvName {

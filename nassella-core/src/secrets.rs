@@ -114,6 +114,7 @@ pub struct InvalidMasterKey;
 pub struct Keys {
     pub(crate) master: MasterKey,
     pub(crate) backup_env: BTreeMap<String, String>,
+    pub(crate) provided: BTreeMap<String, String>,
 }
 
 impl Keys {
@@ -123,6 +124,7 @@ impl Keys {
         Self {
             master,
             backup_env: BTreeMap::new(),
+            provided: BTreeMap::new(),
         }
     }
 
@@ -132,6 +134,20 @@ impl Keys {
     pub fn backup_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.backup_env.insert(key.into(), value.into());
         self
+    }
+
+    /// Supply the value of a secret an app takes from the environment variable `var`
+    /// ([`crate::Secret::from_env`]); the CLI passes what its own environment holds.
+    #[must_use]
+    pub fn provide(mut self, var: impl Into<String>, value: impl Into<String>) -> Self {
+        self.provided.insert(var.into(), value.into());
+        self
+    }
+
+    /// The supplied value of `var`, if any.
+    #[must_use]
+    pub fn provided(&self, var: &str) -> Option<&str> {
+        self.provided.get(var).map(String::as_str)
     }
 
     /// The master key.
@@ -153,6 +169,7 @@ impl fmt::Debug for Keys {
         f.debug_struct("Keys")
             .field("master", &self.master)
             .field("backup_env", &self.backup_env.keys().collect::<Vec<_>>())
+            .field("provided", &self.provided.keys().collect::<Vec<_>>())
             .finish()
     }
 }

@@ -158,8 +158,8 @@ fn a_validated_app_can_be_read_without_rendering() {
             .map(|s| (s.name(), s.format()))
             .collect::<Vec<_>>(),
         [
-            ("db-password", SecretFormat::Alphanumeric(32)),
-            ("signing-key", SecretFormat::Base64Url(32))
+            ("db-password", Some(SecretFormat::Alphanumeric(32))),
+            ("signing-key", Some(SecretFormat::Base64Url(32)))
         ]
     );
 

@@ -19,4 +19,5 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod smtp;
 pub mod user_name;

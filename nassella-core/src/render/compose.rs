@@ -146,13 +146,16 @@ pub(super) fn app(
                             w.push_str(t);
                         }
                         ValuePart::Secret(sr) => {
-                            let fmt = c
+                            let secret = c
                                 .secrets
                                 .iter()
                                 .find(|x| x.name == sr.name)
-                                .map(|x| x.format)
                                 .expect("composer checked");
-                            r.push_str(&keys.master.derive(&app.id, &sr.name, fmt));
+                            r.push_str(
+                                &crate::composer::secret_value(keys, &app.id, secret).expect(
+                                    "a secret from the environment is supplied (build() checks it)",
+                                ),
+                            );
                             w.push_str(&format!("<secret:{}/{}>", app.id, sr.name));
                         }
                     }

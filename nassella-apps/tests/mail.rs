@@ -1,0 +1,143 @@
+//! Outgoing mail (`smtp` settings, `blocks::smtp`): each app that sends mail gets its SMTP server
+//! in its own configuration keys, the password from the environment variable the settings name
+//! (only ever as a secret, in the 0600 env file), and a settings mistake is reported at
+//! `apps.<id>.smtp.<field>`.
+
+mod common;
+
+use common::{instance, stack_of};
+use nassella_apps::blocks::smtp::Smtp;
+use nassella_apps::{Forgejo, Nextcloud, Vaultwarden};
+use nassella_core::{build, compose, App, Bundle, Keys, MasterKey};
+
+const PASSWORD: &str = "mail-Passw0rd";
+
+fn smtp() -> Smtp {
+    Smtp::new("smtp.example.com", "noreply@example.com").login("noreply@example.com", "MAIL_PW")
+}
+
+/// Build one app with the mail password supplied; every file of the app, joined (readable views).
+fn app_files(app: Box<dyn App>) -> (String, Bundle) {
+    let id = app.id().to_owned();
+    let stack = stack_of(instance(), vec![app]);
+    let keys = Keys::new(MasterKey::insecure_test_key()).provide("MAIL_PW", PASSWORD);
+    let b = build(&stack, &keys)
+        .unwrap_or_else(|r| panic!("{r}"))
+        .bundle;
+    let prefix = format!("instance/etc/nassella/apps/{id}/");
+    let mut all = String::new();
+    for (path, bytes) in b.files() {
+        if path.starts_with(&prefix) {
+            all.push_str(&String::from_utf8_lossy(bytes));
+            all.push('\n');
+        }
+    }
+    assert!(
+        !all.contains(PASSWORD),
+        "the password is in a readable view"
+    );
+    (all, b)
+}
+
+fn has(all: &str, lines: &[&str]) {
+    for l in lines {
+        assert!(all.contains(l), "missing `{l}` in:\n{all}");
+    }
+}
+
+#[test]
+fn vaultwarden_sends_mail_through_the_configured_server() {
+    let (all, _) = app_files(Box::new(Vaultwarden::new("vault.example.com").smtp(smtp())));
+    has(
+        &all,
+        &[
+            "SMTP_HOST: smtp.example.com",
+            "SMTP_PORT: '587'",
+            "SMTP_SECURITY: starttls",
+            "SMTP_FROM: noreply@example.com",
+            "SMTP_USERNAME: noreply@example.com",
+            "SMTP_PASSWORD='<secret:vaultwarden/smtp-password>'",
+        ],
+    );
+    let (all, _) = app_files(Box::new(
+        Vaultwarden::new("vault.example.com").smtp(smtp().tls(465)),
+    ));
+    has(&all, &["SMTP_SECURITY: force_tls", "SMTP_PORT: '465'"]);
+}
+
+#[test]
+fn forgejo_turns_its_mailer_on_only_with_smtp() {
+    let (all, _) = app_files(Box::new(Forgejo::new("git.example.com").smtp(smtp())));
+    has(
+        &all,
+        &[
+            "FORGEJO__mailer__ENABLED: 'true'",
+            "FORGEJO__mailer__PROTOCOL: smtp+starttls",
+            "FORGEJO__mailer__SMTP_ADDR: smtp.example.com",
+            "FORGEJO__mailer__SMTP_PORT: '587'",
+            "FORGEJO__mailer__FROM: noreply@example.com",
+            "FORGEJO__mailer__USER: noreply@example.com",
+            "FORGEJO__mailer__PASSWD='<secret:forgejo/smtp-password>'",
+        ],
+    );
+    // app.ini keeps earlier settings: without smtp, mail is switched off explicitly.
+    let (all, _) = app_files(Box::new(Forgejo::new("git.example.com")));
+    has(&all, &["FORGEJO__mailer__ENABLED: 'false'"]);
+    assert!(!all.contains("SMTP_ADDR"), "{all}");
+}
+
+#[test]
+fn nextcloud_gives_mail_to_the_app_and_to_cron() {
+    let (all, b) = app_files(Box::new(Nextcloud::new("cloud.example.com").smtp(smtp())));
+    has(
+        &all,
+        &[
+            "SMTP_HOST: smtp.example.com",
+            "MAIL_FROM_ADDRESS: noreply",
+            "MAIL_DOMAIN: example.com",
+            "SMTP_NAME: noreply@example.com",
+            "SMTP_PASSWORD='<secret:nextcloud/smtp-password>'",
+        ],
+    );
+    assert!(
+        !all.contains("SMTP_SECURE"),
+        "STARTTLS is Nextcloud's default"
+    );
+    let compose_file = String::from_utf8_lossy(
+        b.get("instance/etc/nassella/apps/nextcloud/compose.yaml")
+            .expect("compose file"),
+    )
+    .into_owned();
+    assert_eq!(
+        compose_file.matches("SMTP_HOST: smtp.example.com").count(),
+        2,
+        "app and cron both send mail:\n{compose_file}"
+    );
+}
+
+#[test]
+fn mail_settings_mistakes_are_reported_at_their_field() {
+    let mut bad = Smtp::new("smtp.example.com", "not-an-address");
+    bad.username = Some("someone".into());
+    let stack = stack_of(
+        instance(),
+        vec![Box::new(Vaultwarden::new("vault.example.com").smtp(bad))],
+    );
+    let report = compose(&stack).unwrap_err().to_string();
+    for path in [
+        "apps.vaultwarden.smtp.from",
+        "apps.vaultwarden.smtp.password_env",
+    ] {
+        assert!(report.contains(path), "{path} not in:\n{report}");
+    }
+    let odd = Smtp::new("smtp.example.com", "a@example.com").login("a@example.com", "lower_case");
+    let stack = stack_of(
+        instance(),
+        vec![Box::new(Vaultwarden::new("vault.example.com").smtp(odd))],
+    );
+    let report = compose(&stack).unwrap_err().to_string();
+    assert!(
+        report.contains("apps.vaultwarden.secrets.smtp-password") && report.contains("lower_case"),
+        "{report}"
+    );
+}
