@@ -11,8 +11,8 @@
 //!   public URL, `database__*` point at `db`. Caddy sends `X-Forwarded-For/-Proto/-Host`, which is
 //!   all Ghost needs behind a proxy.
 //! - Staff device verification (a code e-mailed at each login from a new device) is off unless
-//!   `staff_device_verification` is set: Ghost can only send that mail through SMTP, which needs a
-//!   password Nassella cannot hold yet, and with it on and no mail the owner is locked out of
+//!   `staff_device_verification` is set, which needs `smtp` (its password comes from an
+//!   environment variable, `blocks::smtp`): with it on and no mail the owner is locked out of
 //!   `/ghost` on every new browser.
 //! - The owner account is created on the first visit to `/ghost`.
 //! - The proxy refuses bodies over `max_upload_mb` (default 50 MiB, Ghost-CLI's nginx value).
@@ -34,6 +34,8 @@ use nassella_core::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::blocks::smtp::Smtp;
 
 /// The Ghost image: the 6 line (what Ghost's own compose file uses), following its minor
 /// releases; Ghost migrates its database on start.
@@ -65,6 +67,11 @@ pub struct Ghost {
     /// once Ghost can send mail, or nobody can log in from a new browser.
     #[serde(default)]
     pub staff_device_verification: bool,
+    /// Outgoing mail (staff invitations, password resets, device verification codes): an SMTP
+    /// server and a login whose password is read from an environment variable. Newsletters go
+    /// through Mailgun, which Ghost configures in its admin. Without it, Ghost sends no mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
     #[serde(skip)]
     id: Option<String>,
 }
@@ -81,6 +88,7 @@ impl Ghost {
             host: host.into(),
             max_upload_mb: default_max_upload_mb(),
             staff_device_verification: false,
+            smtp: None,
             id: None,
         }
     }
@@ -99,7 +107,14 @@ impl Ghost {
         self
     }
 
-    /// E-mail verification codes for staff logins from new devices.
+    /// Send mail through this SMTP server.
+    #[must_use]
+    pub fn smtp(mut self, smtp: Smtp) -> Self {
+        self.smtp = Some(smtp);
+        self
+    }
+
+    /// E-mail verification codes for staff logins from new devices (needs [`Ghost::smtp`]).
     #[must_use]
     pub fn staff_device_verification(mut self, enabled: bool) -> Self {
         self.staff_device_verification = enabled;
@@ -117,13 +132,21 @@ impl App for Ghost {
     }
 
     fn check(&self) -> Vec<SettingProblem> {
+        let mut out = Vec::new();
         if self.max_upload_mb == 0 {
-            return vec![SettingProblem::new(
+            out.push(SettingProblem::new(
                 "max_upload_mb",
                 "max_upload_mb 0 would refuse every upload: give at least 1 (MiB)",
-            )];
+            ));
         }
-        Vec::new()
+        if self.staff_device_verification && self.smtp.is_none() {
+            out.push(SettingProblem::new(
+                "staff_device_verification",
+                "staff device verification mails a code at each login from a new device: without smtp nobody could log in from a new browser; set smtp or turn it off",
+            ));
+        }
+        out.extend(self.smtp.as_ref().map(Smtp::check).unwrap_or_default());
+        out
     }
 
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
@@ -138,8 +161,24 @@ impl App for Ghost {
             SecretFormat::Alphanumeric(32),
         ));
 
+        let mut ghost = Service::new("ghost", IMAGE);
+        if let Some(m) = &self.smtp {
+            ghost = ghost
+                .env("mail__transport", "SMTP")
+                .env("mail__from", &m.from)
+                .env("mail__options__host", &m.host)
+                .env("mail__options__port", m.port.to_string())
+                .env("mail__options__secure", m.implicit_tls());
+            for (k, v) in m.login_env(
+                &mut c,
+                "mail__options__auth__user",
+                "mail__options__auth__pass",
+            ) {
+                ghost = ghost.env(k, v);
+            }
+        }
         c.service(
-            Service::new("ghost", IMAGE)
+            ghost
                 .env("url", cx.public_url(&self.host))
                 .env("database__client", "mysql")
                 .env("database__connection__host", "db")

@@ -137,13 +137,14 @@ impl Forge<'_> {
                     .env(format!("{p}__mailer__SMTP_ADDR"), &m.host)
                     .env(format!("{p}__mailer__SMTP_PORT"), m.port.to_string())
                     .env(format!("{p}__mailer__FROM"), &m.from);
-                if let Some(user) = &m.username {
-                    app = app.env(format!("{p}__mailer__USER"), user);
+                for (k, v) in m.login_env(
+                    &mut c,
+                    &format!("{p}__mailer__USER"),
+                    &format!("{p}__mailer__PASSWD"),
+                ) {
+                    app = app.env(k, v);
                 }
-                match m.password(&mut c) {
-                    Some(password) => app.env(format!("{p}__mailer__PASSWD"), &password),
-                    None => app,
-                }
+                app
             }
             None => app.env(format!("{p}__mailer__ENABLED"), "false"),
         };

@@ -18,10 +18,11 @@
 //! image).
 //!
 //! **Sign-in.** Outline has no local passwords: a person signs in through an identity provider
-//! (or an email link, which needs SMTP). Nassella wires generic OpenID Connect from the `oidc`
+//! (or an email link, which needs `smtp`). Nassella wires generic OpenID Connect from the `oidc`
 //! setting; the client secret is the derived secret `oidc-client-secret`, which you register
-//! with your identity provider (see docs/apps/outline.md). Without `oidc` the wiki runs, but
-//! nobody can sign in.
+//! with your identity provider, or the provider's own secret from the environment variable
+//! `oidc.client_secret_env` names (see docs/apps/outline.md). Without `oidc` or `smtp` the wiki
+//! runs, but nobody can sign in.
 //!
 //! Every other setting is read at every start: `URL`, `SECRET_KEY` (32 random bytes as hex, the
 //! format Outline documents), `UTILS_SECRET`, the database and Redis URLs. TLS ends at Caddy,
@@ -52,6 +53,8 @@ use nassella_core::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::blocks::smtp::Smtp;
 
 /// The Outline image: an exact release.
 pub const IMAGE: &str = "outlinewiki/outline:1.9.2";
@@ -85,12 +88,18 @@ pub struct Outline {
     /// Sign-in through a generic OpenID Connect provider. Without it, nobody can sign in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OutlineOidc>,
+    /// Outgoing mail (sign-in links by e-mail, invitations, notifications): an SMTP server and a
+    /// login whose password is read from an environment variable. With it, people can also sign
+    /// in through an e-mailed link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
     #[serde(skip)]
     id: Option<String>,
 }
 
 /// A generic OpenID Connect provider for Outline's sign-in. The client secret is Nassella's
-/// derived secret `oidc-client-secret`: register the client with that secret.
+/// derived secret `oidc-client-secret` (register the client with it), or, for providers that
+/// issue their own secret, the value of the environment variable `client_secret_env` names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutlineOidc {
@@ -111,6 +120,10 @@ pub struct OutlineOidc {
     /// The claim used as the user name (default `preferred_username`).
     #[serde(default = "default_username_claim")]
     pub username_claim: String,
+    /// The environment variable holding the client secret the provider issued, when it issues
+    /// its own (Google, Entra ID, …); never the secret itself. Without it the secret is derived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
 }
 
 fn default_max_upload_mb() -> u32 {
@@ -142,7 +155,15 @@ impl OutlineOidc {
             logout_uri: None,
             display_name: default_display_name(),
             username_claim: default_username_claim(),
+            client_secret_env: None,
         }
+    }
+
+    /// Use the client secret the provider issued, read from the environment variable `var`.
+    #[must_use]
+    pub fn client_secret_env(mut self, var: impl Into<String>) -> Self {
+        self.client_secret_env = Some(var.into());
+        self
     }
 
     /// Where to send the browser after signing out.
@@ -176,6 +197,7 @@ impl Outline {
             host: host.into(),
             max_upload_mb: default_max_upload_mb(),
             oidc: None,
+            smtp: None,
             id: None,
         }
     }
@@ -191,6 +213,13 @@ impl Outline {
     #[must_use]
     pub fn max_upload_mb(mut self, mb: u32) -> Self {
         self.max_upload_mb = mb;
+        self
+    }
+
+    /// Send mail through this SMTP server.
+    #[must_use]
+    pub fn smtp(mut self, smtp: Smtp) -> Self {
+        self.smtp = Some(smtp);
         self
     }
 
@@ -238,6 +267,7 @@ impl App for Outline {
                 }
             }
         }
+        out.extend(self.smtp.as_ref().map(Smtp::check).unwrap_or_default());
         out
     }
 
@@ -301,10 +331,10 @@ impl App for Outline {
             .depends_on_healthy("db")
             .depends_on_healthy("redis");
         if let Some(oidc) = &self.oidc {
-            let client_secret = c.secret(Secret::new(
-                "oidc-client-secret",
-                SecretFormat::Alphanumeric(48),
-            ));
+            let client_secret = c.secret(match &oidc.client_secret_env {
+                Some(var) => Secret::from_env("oidc-client-secret", var),
+                None => Secret::new("oidc-client-secret", SecretFormat::Alphanumeric(48)),
+            });
             app = app
                 .env("OIDC_CLIENT_ID", &oidc.client_id)
                 .env("OIDC_CLIENT_SECRET", &client_secret)
@@ -316,6 +346,17 @@ impl App for Outline {
                 .env("OIDC_SCOPES", "openid profile email");
             if let Some(logout) = &oidc.logout_uri {
                 app = app.env("OIDC_LOGOUT_URI", logout);
+            }
+        }
+        if let Some(m) = &self.smtp {
+            app = app
+                .env("SMTP_HOST", &m.host)
+                .env("SMTP_PORT", m.port.to_string())
+                .env("SMTP_FROM_EMAIL", &m.from)
+                // true: TLS from the first byte; false: STARTTLS when the server offers it.
+                .env("SMTP_SECURE", m.implicit_tls());
+            for (k, v) in m.login_env(&mut c, "SMTP_USERNAME", "SMTP_PASSWORD") {
+                app = app.env(k, v);
             }
         }
         // No health check here: the image's own (`wget …/_health`) applies.

@@ -126,11 +126,8 @@ impl App for Vaultwarden {
                     },
                 )
                 .env("SMTP_FROM", &m.from);
-            if let Some(user) = &m.username {
-                app = app.env("SMTP_USERNAME", user);
-            }
-            if let Some(password) = m.password(&mut c) {
-                app = app.env("SMTP_PASSWORD", &password);
+            for (k, v) in m.login_env(&mut c, "SMTP_USERNAME", "SMTP_PASSWORD") {
+                app = app.env(k, v);
             }
         }
         c.service(

@@ -1271,7 +1271,12 @@ fn ghost_wiring() {
     let (_, b) = render_one(
         (entry.from_settings)(
             "blog",
-            json!({"host": host, "staff_device_verification": true, "max_upload_mb": 200}),
+            json!({
+                "host": host,
+                "staff_device_verification": true,
+                "max_upload_mb": 200,
+                "smtp": {"host": "smtp.example.com", "from": "blog@example.com"}
+            }),
         )
         .unwrap(),
     );

@@ -7,7 +7,8 @@ mod common;
 
 use common::{instance, stack_of};
 use nassella_apps::blocks::smtp::Smtp;
-use nassella_apps::{Forgejo, Nextcloud, Vaultwarden};
+use nassella_apps::outline::OutlineOidc;
+use nassella_apps::{Forgejo, Ghost, Nextcloud, Outline, Vaultwarden};
 use nassella_core::{build, compose, App, Bundle, Keys, MasterKey};
 
 const PASSWORD: &str = "mail-Passw0rd";
@@ -37,6 +38,22 @@ fn app_files(app: Box<dyn App>) -> (String, Bundle) {
         "the password is in a readable view"
     );
     (all, b)
+}
+
+fn oidc() -> OutlineOidc {
+    OutlineOidc::new(
+        "wiki",
+        "https://auth.example.com/authorize",
+        "https://auth.example.com/token",
+        "https://auth.example.com/userinfo",
+    )
+}
+
+/// The report of composing `app` alone, which must fail.
+fn errors(app: Box<dyn App>) -> String {
+    compose(&stack_of(instance(), vec![app]))
+        .unwrap_err()
+        .to_string()
 }
 
 fn has(all: &str, lines: &[&str]) {
@@ -119,11 +136,7 @@ fn nextcloud_gives_mail_to_the_app_and_to_cron() {
 fn mail_settings_mistakes_are_reported_at_their_field() {
     let mut bad = Smtp::new("smtp.example.com", "not-an-address");
     bad.username = Some("someone".into());
-    let stack = stack_of(
-        instance(),
-        vec![Box::new(Vaultwarden::new("vault.example.com").smtp(bad))],
-    );
-    let report = compose(&stack).unwrap_err().to_string();
+    let report = errors(Box::new(Vaultwarden::new("vault.example.com").smtp(bad)));
     for path in [
         "apps.vaultwarden.smtp.from",
         "apps.vaultwarden.smtp.password_env",
@@ -131,13 +144,81 @@ fn mail_settings_mistakes_are_reported_at_their_field() {
         assert!(report.contains(path), "{path} not in:\n{report}");
     }
     let odd = Smtp::new("smtp.example.com", "a@example.com").login("a@example.com", "lower_case");
-    let stack = stack_of(
-        instance(),
-        vec![Box::new(Vaultwarden::new("vault.example.com").smtp(odd))],
-    );
-    let report = compose(&stack).unwrap_err().to_string();
+    let report = errors(Box::new(Vaultwarden::new("vault.example.com").smtp(odd)));
     assert!(
         report.contains("apps.vaultwarden.secrets.smtp-password") && report.contains("lower_case"),
         "{report}"
+    );
+}
+
+#[test]
+fn ghost_sends_its_transactional_mail_and_verification_needs_it() {
+    let (all, _) = app_files(Box::new(
+        Ghost::new("blog.example.com")
+            .smtp(smtp().tls(465))
+            .staff_device_verification(true),
+    ));
+    has(
+        &all,
+        &[
+            "mail__transport: SMTP",
+            "mail__from: noreply@example.com",
+            "mail__options__host: smtp.example.com",
+            "mail__options__port: '465'",
+            "mail__options__secure: 'true'",
+            "mail__options__auth__user: noreply@example.com",
+            "mail__options__auth__pass='<secret:ghost/smtp-password>'",
+            "security__staffDeviceVerification: 'true'",
+        ],
+    );
+    let report = errors(Box::new(
+        Ghost::new("blog.example.com").staff_device_verification(true),
+    ));
+    assert!(
+        report.contains("apps.ghost.staff_device_verification") && report.contains("smtp"),
+        "{report}"
+    );
+}
+
+#[test]
+fn outline_mails_sign_in_links_and_takes_an_issued_client_secret_from_the_environment() {
+    let issued = oidc().client_secret_env("MAIL_PW");
+    let (all, _) = app_files(Box::new(
+        Outline::new("wiki.example.com").smtp(smtp()).oidc(issued),
+    ));
+    has(
+        &all,
+        &[
+            "SMTP_HOST: smtp.example.com",
+            "SMTP_FROM_EMAIL: noreply@example.com",
+            "SMTP_SECURE: 'false'",
+            "SMTP_USERNAME: noreply@example.com",
+            "SMTP_PASSWORD='<secret:outline/smtp-password>'",
+            "OIDC_CLIENT_SECRET='<secret:outline/oidc-client-secret>'",
+        ],
+    );
+    // The issued secret is the environment's value, not a derived one.
+    let stack = stack_of(
+        instance(),
+        vec![Box::new(
+            Outline::new("wiki.example.com").oidc(oidc().client_secret_env("WIKI_OIDC_SECRET")),
+        )],
+    );
+    let v = compose(&stack).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(
+        v.env_secrets(),
+        [("outline", "oidc-client-secret", "WIKI_OIDC_SECRET")]
+    );
+    let keys = Keys::new(MasterKey::insecure_test_key());
+    let missing = build(&stack, &keys).unwrap_err().to_string();
+    assert!(missing.contains("WIKI_OIDC_SECRET is not set"), "{missing}");
+    assert_eq!(
+        v.secret(
+            &keys.clone().provide("WIKI_OIDC_SECRET", "issued"),
+            "outline",
+            "oidc-client-secret"
+        )
+        .as_deref(),
+        Some("issued")
     );
 }

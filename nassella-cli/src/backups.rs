@@ -39,8 +39,10 @@ pub(crate) enum BackupsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Back up now. Local target: the instance's own backup runs, as the daily timer runs it on a
-    /// server (maintenance page, apps stopped for the consistent pass and started again whatever
+    /// Back up a local instance now (a cloud server has no way in).
+    ///
+    /// Local target: the instance's own backup runs, as the daily timer runs it on a server
+    /// (maintenance page, apps stopped for the consistent pass and started again whatever
     /// happens); the local target has no timers, so this is how its backups are made.
     ///
     /// Cloud servers have no way in (no login, no API): their backups follow the schedule only.

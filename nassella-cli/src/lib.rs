@@ -92,7 +92,8 @@ enum Command {
         #[arg(long, value_name = "INSTANCE")]
         delete_data: Option<String>,
     },
-    /// List the instance's backups, or restore one onto a fresh instance.
+    /// List the instance's backups, back a local instance up now, or restore a backup onto a
+    /// fresh instance.
     #[command(subcommand)]
     Backups(backups::BackupsCommand),
     /// Print a derived secret an app needs you to know (e.g. `secret cloud admin-password` for

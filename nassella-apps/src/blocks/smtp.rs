@@ -11,7 +11,7 @@
 //! smtp = { host = "smtp.example.com", from = "vault@example.com", username = "vault@example.com", password_env = "VAULT_SMTP_PASSWORD" }
 //! ```
 
-use nassella_core::{Contribution, Secret, SecretRef, SettingProblem};
+use nassella_core::{Contribution, Secret, SecretRef, SettingProblem, Value};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,34 @@ impl Smtp {
         self.password_env
             .as_ref()
             .map(|var| c.secret(Secret::from_env(PASSWORD_SECRET, var)))
+    }
+
+    /// The login under an app's own keys: `user_key` = the username and `password_key` = the
+    /// password secret (declared here), each only when set.
+    pub fn login_env(
+        &self,
+        c: &mut Contribution,
+        user_key: &str,
+        password_key: &str,
+    ) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        if let Some(user) = &self.username {
+            out.push((user_key.to_owned(), Value::from(user)));
+        }
+        if let Some(password) = self.password(c) {
+            out.push((password_key.to_owned(), Value::from(&password)));
+        }
+        out
+    }
+
+    /// `"true"` for implicit TLS, `"false"` for STARTTLS: how apps built on nodemailer (Ghost,
+    /// Outline) spell `secure`.
+    #[must_use]
+    pub fn implicit_tls(&self) -> &'static str {
+        match self.security {
+            SmtpSecurity::Tls => "true",
+            SmtpSecurity::Starttls => "false",
+        }
     }
 
     /// What is wrong with these settings, at `smtp.<field>`.
