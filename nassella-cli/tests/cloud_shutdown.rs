@@ -652,6 +652,18 @@ fn nassella(
     (out, log)
 }
 
+/// A fake Hetzner API whose server 42 runs (and powers off after `off_after` status reads), with
+/// the token `tok`, logging requests to `log`; and the base URL to give `NASSELLA_HCLOUD_API`.
+fn fake_hetzner(off_after: Option<usize>, log: Option<PathBuf>) -> (FakeApi, String) {
+    let fake = FakeApi::start(
+        model(Cloud::Hetzner, "42", "running", off_after),
+        "tok",
+        log,
+    );
+    let api = format!("{}/v1", fake.base);
+    (fake, api)
+}
+
 /// The log without the API's status reads, for comparing orders.
 fn steps(log: &str) -> Vec<String> {
     log.lines()
@@ -667,12 +679,7 @@ fn steps(log: &str) -> Vec<String> {
 fn apply_stops_the_old_server_before_the_saved_plan_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let fake = FakeApi::start(
-        model(Cloud::Hetzner, "42", "running", Some(2)),
-        "tok",
-        Some(log),
-    );
-    let api = format!("{}/v1", fake.base);
+    let (_fake, api) = fake_hetzner(Some(2), Some(log));
     let (out, log) = nassella_apply(
         dir.path(),
         "hetzner_replace.plan.json",
@@ -749,8 +756,7 @@ fn apply_without_a_token_applies_nothing() {
 #[test]
 fn apply_times_out_and_applies_nothing_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
-    let api = format!("{}/v1", fake.base);
+    let (fake, api) = fake_hetzner(None, None);
     let (out, log) = nassella_apply(
         dir.path(),
         "hetzner_replace.plan.json",
@@ -774,8 +780,7 @@ fn apply_times_out_and_applies_nothing_against_a_fake_hetzner_api() {
 #[test]
 fn a_failed_apply_says_to_run_again_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", Some(0)), "tok", None);
-    let api = format!("{}/v1", fake.base);
+    let (_fake, api) = fake_hetzner(Some(0), None);
     let (out, _) = nassella_apply(
         dir.path(),
         "hetzner_replace.plan.json",
@@ -797,12 +802,7 @@ fn a_failed_apply_says_to_run_again_against_a_fake_hetzner_api() {
 fn apply_of_an_in_place_resize_powers_the_server_on_again_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let fake = FakeApi::start(
-        model(Cloud::Hetzner, "42", "running", Some(0)),
-        "tok",
-        Some(log),
-    );
-    let api = format!("{}/v1", fake.base);
+    let (_fake, api) = fake_hetzner(Some(0), Some(log));
     let (out, log) = nassella_apply(
         dir.path(),
         "hetzner_resize.plan.json",
@@ -830,8 +830,7 @@ fn apply_of_an_in_place_resize_powers_the_server_on_again_against_a_fake_hetzner
 #[test]
 fn the_shutdown_timeout_flag_wins_over_the_variable_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
-    let api = format!("{}/v1", fake.base);
+    let (fake, api) = fake_hetzner(None, None);
     let started = std::time::Instant::now();
     let (out, log) = nassella(
         dir.path(),
@@ -954,12 +953,7 @@ fn a_destroy_plan_stops_the_server_and_keeps_nothing_running() {
 fn destroy_stops_the_server_before_the_saved_destroy_plan_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let fake = FakeApi::start(
-        model(Cloud::Hetzner, "42", "running", Some(2)),
-        "tok",
-        Some(log),
-    );
-    let api = format!("{}/v1", fake.base);
+    let (fake, api) = fake_hetzner(Some(2), Some(log));
     let (out, log) = nassella(
         dir.path(),
         &["destroy"],
@@ -1038,8 +1032,7 @@ fn destroy_without_a_token_destroys_nothing() {
 #[test]
 fn destroy_times_out_and_destroys_nothing_against_a_fake_hetzner_api() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", None), "tok", None);
-    let api = format!("{}/v1", fake.base);
+    let (_fake, api) = fake_hetzner(None, None);
     let (out, log) = nassella(
         dir.path(),
         &["destroy", "--shutdown-timeout", "1"],
@@ -1137,12 +1130,7 @@ fn a_cloud_restore_attaches_a_new_blank_volume_to_a_new_server_against_a_fake_he
     let dir = tempfile::tempdir().unwrap();
     let id = restore_setup(dir.path());
     let log = dir.path().join("log");
-    let fake = FakeApi::start(
-        model(Cloud::Hetzner, "42", "running", Some(1)),
-        "tok",
-        Some(log),
-    );
-    let api = format!("{}/v1", fake.base);
+    let (_fake, api) = fake_hetzner(Some(1), Some(log));
     let env = [
         ("HCLOUD_TOKEN", "tok"),
         ("NASSELLA_HCLOUD_API", api.as_str()),
@@ -1259,8 +1247,7 @@ fn a_cloud_restore_that_times_out_is_finished_by_the_next_apply_against_a_fake_h
     );
 
     // A plain apply finishes it: same snapshot, same new volume.
-    let fake = FakeApi::start(model(Cloud::Hetzner, "42", "running", Some(0)), "tok", None);
-    let api = format!("{}/v1", fake.base);
+    let (_fake, api) = fake_hetzner(Some(0), None);
     let (out, log) = nassella(
         dir.path(),
         &["apply"],
