@@ -419,7 +419,7 @@ pub(crate) fn deploy_stack(
     if code == ExitCode::SUCCESS && action == "apply" {
         eprintln!("==> applied; the state is in {}", state.root().display());
         if provider == nassella_core::Provider::Local {
-            show_local_addresses(&stack, &built.bundle, &state);
+            show_local_addresses(&stack, &state);
         }
     }
     Ok(code)
@@ -519,17 +519,18 @@ fn plain_terraform(
 
 /// Where the apps of a local instance answer, and how to reach names that are not `*.localhost`
 /// (which browsers and curl resolve to this machine by themselves).
-fn show_local_addresses(stack: &Stack, bundle: &nassella_core::Bundle, state: &deploy::StateDir) {
-    let hostnames: Vec<String> = bundle
-        .files()
-        .get(nassella_core::render::TFVARS_FILE)
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .and_then(|v| serde_json::from_value(v["hostnames"].clone()).ok())
-        .unwrap_or_default();
-    for h in &hostnames {
-        eprintln!("    {}/", stack.instance().public_url(h));
+fn show_local_addresses(stack: &Stack, state: &deploy::StateDir) {
+    let Ok(validated) = nassella_core::compose(stack) else {
+        return;
+    };
+    let mut outside = false;
+    for app in validated.apps() {
+        for host in app.hosts() {
+            eprintln!("    {}: {}/", app.id(), stack.instance().public_url(host));
+            outside |= !host.ends_with(".localhost");
+        }
     }
-    if hostnames.iter().any(|h| !h.ends_with(".localhost")) {
+    if outside {
         eprintln!(
             "    names outside .localhost resolve with the lines of {} in /etc/hosts (or `curl --resolve`)",
             state.root().join("hosts").display()
