@@ -58,6 +58,10 @@ fn the_readme_trial_runs_the_example_on_the_local_target() {
     std::fs::write(&cfg, &config).unwrap();
     let cfg = cfg.to_str().unwrap();
     let state = env.path("state");
+    let _stop = instance_tests::StopOnDrop {
+        bin: env!("CARGO_BIN_EXE_nassella-offline").into(),
+        root: state.join(&env.name).join("instance"),
+    };
 
     let out = offline(&state, &["apply", "--config", cfg]);
     assert!(out.status.success(), "{}", show(&out));

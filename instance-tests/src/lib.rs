@@ -253,3 +253,24 @@ pub fn have_terraform() -> bool {
     eprintln!("skipped: terraform is not installed");
     false
 }
+
+/// Stops a local-target instance when dropped, so a test that fails half-way leaves no stack
+/// running (`nassella local down` on `<state>/<instance>/instance`; nothing if already down).
+pub struct StopOnDrop {
+    /// The `nassella` executable (or a binary that forwards to its CLI).
+    pub bin: PathBuf,
+    /// The instance's materialised root.
+    pub root: PathBuf,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.root.join("etc/nassella").exists() {
+            let _ = std::process::Command::new(&self.bin)
+                .args(["local", "down", "--root"])
+                .arg(&self.root)
+                .env("NASSELLA_COMPOSE", nassella_testkit::compose_binary_path())
+                .output();
+        }
+    }
+}

@@ -38,6 +38,10 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     let config = local_target_config(&env, HELLO_IMAGE);
     std::fs::write(&cfg, &config).unwrap();
     let inst = state.join(&env.name);
+    let _stop = instance_tests::StopOnDrop {
+        bin: env!("CARGO_BIN_EXE_nassella").into(),
+        root: inst.join("instance"),
+    };
 
     // apply: the repository is created, the app answers through Caddy.
     let out = ok(nassella(&state, &["apply"], &cfg));
