@@ -473,7 +473,7 @@ fn the_weekly_check_passes_and_every_outcome_is_posted_to_the_notify_url() {
     {
         let bodies = bodies.clone();
         thread::spawn(move || {
-            for stream in listener.incoming().take(2) {
+            for stream in listener.incoming().take(3) {
                 let mut stream = stream.unwrap();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut len = 0;
@@ -513,19 +513,173 @@ fn the_weekly_check_passes_and_every_outcome_is_posted_to_the_notify_url() {
         "{}",
         show(&out)
     );
-    wait_for(10, "two notifications", || {
-        bodies.lock().unwrap().len() == 2
+    wait_for(10, "three notifications", || {
+        bodies.lock().unwrap().len() == 3
     });
     let bodies = bodies.lock().unwrap();
     assert!(
-        bodies[0].contains(r#""status":"ok""#) && bodies[0].contains("backup complete"),
+        bodies[0].contains(r#""kind":"restore","status":"ok""#)
+            && bodies[0].contains("fresh start"),
         "{}",
         bodies[0]
     );
     assert!(
-        bodies[1].contains("repository check passed"),
+        bodies[1].contains(r#""kind":"backup","status":"ok""#)
+            && bodies[1].contains("backup complete"),
         "{}",
         bodies[1]
     );
-    assert!(bodies[0].contains(&format!(r#""host":"{}""#, env.name)));
+    assert!(
+        bodies[2].contains("repository check passed"),
+        "{}",
+        bodies[2]
+    );
+    assert!(bodies[1].contains(&format!(r#""host":"{}""#, env.name)));
+}
+
+/// A snapshot as backup.sh made it before the `nassella-initialized` tag existed: the tree at
+/// `data` backed up as `/data`, tagged only `nassella`, with the instance's host name.
+fn legacy_snapshot(env: &TestEnv, data: &std::path::Path) {
+    let repo = env.repo();
+    must(
+        Command::new("docker")
+            .args(["run", "--rm", "--hostname", &env.name])
+            .arg("-v")
+            .arg(format!("{}:/data:ro", data.display()))
+            .arg("-v")
+            .arg(format!("{}:{}", repo.display(), repo.display()))
+            .arg("-e")
+            .arg(format!("RESTIC_REPOSITORY={}", repo.display()))
+            .arg("-e")
+            .arg(format!(
+                "RESTIC_PASSWORD={}",
+                instance_tests::keys().restic_password()
+            ))
+            .args([nassella_testkit::images::RESTIC_IMAGE, "backup", "--host"])
+            .args([&env.name, "--tag", "nassella", "/data"]),
+    );
+}
+
+#[test]
+fn a_volume_that_was_never_restored_is_never_backed_up() {
+    // The restore failed (or never ran): the volume is blank and has no marker. The backup
+    // refuses, reports it, makes no snapshot and stops nothing.
+    let env = TestEnv::new();
+    env.init_repo();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    std::fs::create_dir_all(env.data().join("lost+found")).unwrap();
+    let out = inst.run("backup.sh", &[]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let status = inst.backup_status().expect("a status file");
+    assert!(
+        status.contains(r#""status":"failed""#) && status.contains("refused"),
+        "{status}"
+    );
+    let snaps = restic_snapshots(&env);
+    assert_eq!(snaps.trim(), "[]", "a snapshot was made: {snaps}");
+    let all = must(
+        Command::new("restic")
+            .args(["snapshots", "--json"])
+            .env("RESTIC_REPOSITORY", env.repo())
+            .env("RESTIC_PASSWORD", instance_tests::keys().restic_password()),
+    );
+    assert_eq!(all.trim(), "[]", "not even a warm-up snapshot: {all}");
+}
+
+#[test]
+fn a_restore_skips_snapshots_of_a_volume_that_was_never_restored() {
+    let env = TestEnv::new();
+    env.init_repo();
+    // An older snapshot with the real data, then a newer one of a blank volume, both made by
+    // the backup.sh of before (tag `nassella` only).
+    let real = env.path("real");
+    std::fs::create_dir_all(real.join("hello/data")).unwrap();
+    std::fs::write(real.join("hello/data/index.html"), "the real data\n").unwrap();
+    legacy_snapshot(&env, &real);
+    let blank_then = env.path("blank-then");
+    std::fs::create_dir_all(blank_then.join("lost+found")).unwrap();
+    legacy_snapshot(&env, &blank_then);
+
+    let blank = env.path("blank");
+    let inst = env.materialise(&env.stack(&blank, vec![hello()]));
+    let out = inst.run_ok("restore.sh", &[]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("it holds no data"), "{}", show(&out));
+    assert_eq!(
+        std::fs::read_to_string(blank.join("hello/data/index.html")).unwrap(),
+        "the real data\n",
+        "{}",
+        show(&out)
+    );
+    // Once this instance has backed up, its own (tagged) snapshot is the one a restore picks,
+    // even though an untagged one is newer.
+    inst.boot();
+    std::fs::write(blank.join("hello/data/index.html"), "newer real data\n").unwrap();
+    inst.run_ok("backup.sh", &[]);
+    drop(inst);
+    legacy_snapshot(&env, &blank_then);
+    let again = env.path("again");
+    let inst = env.materialise(&env.stack(&again, vec![hello()]));
+    inst.run_ok("restore.sh", &[]);
+    assert_eq!(
+        std::fs::read_to_string(again.join("hello/data/index.html")).unwrap(),
+        "newer real data\n"
+    );
+}
+
+#[test]
+fn a_backup_restarts_only_the_apps_that_were_running() {
+    let env = TestEnv::new();
+    env.init_repo();
+    let inst = env.materialise(&env.stack(
+        &env.data(),
+        vec![web_and_db("a", "a.test"), web_and_db("b", "b.test")],
+    ));
+    inst.boot();
+    inst.run_ok("app.sh", &["stop", "b"]);
+    let out = inst.run("backup.sh", &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("b is not running"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(http_get(env.port, "a.test", "/").body.trim(), "web of a");
+    let running: Vec<String> = inst
+        .containers()
+        .into_keys()
+        .filter(|n| n.starts_with(&format!("{}-b-", env.name)))
+        .filter(|n| {
+            must(Command::new("docker").args(["inspect", "--format", "{{.State.Running}}", n]))
+                .trim()
+                == "true"
+        })
+        .collect();
+    assert!(running.is_empty(), "the backup started b: {running:?}");
+}
+
+#[test]
+fn a_restore_that_cannot_read_the_repository_fails_reports_and_marks_nothing() {
+    let env = TestEnv::new();
+    // A repository this instance's password does not open.
+    must(
+        Command::new("restic")
+            .arg("init")
+            .env("RESTIC_REPOSITORY", env.repo())
+            .env("RESTIC_PASSWORD", "another password"),
+    );
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    let out = inst.run("restore.sh", &[]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(!env.data().join(".nassella/initialized").exists());
+    let status = std::fs::read_to_string(inst.state_dir().join("restore-status.json"))
+        .expect("a restore status file");
+    assert!(
+        status.contains(r#""status":"failed""#) && status.contains("cannot read the backup repository"),
+        "{status}"
+    );
+    // …and the backup that the timer would start next refuses.
+    let out = inst.run("backup.sh", &[]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(inst.backup_status().unwrap().contains("refused"));
 }

@@ -284,6 +284,11 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         s.app,
     ));
     files.push(InstanceFile::text(
+        format!("{}/report.sh", names.bin_dir()),
+        0o755,
+        s.report,
+    ));
+    files.push(InstanceFile::text(
         format!("{}/restore.sh", names.bin_dir()),
         0o755,
         s.restore,

@@ -31,6 +31,7 @@ fn registry() -> Handlebars<'static> {
         ),
         ("restore", include_str!("../../templates/restore.sh.hbs")),
         ("backup", include_str!("../../templates/backup.sh.hbs")),
+        ("report", include_str!("../../templates/report.sh.hbs")),
         (
             "maintenance",
             include_str!("../../templates/maintenance.html.hbs"),
@@ -47,6 +48,7 @@ pub(super) struct Scripts {
     pub prepare_data: Option<String>,
     pub restore: String,
     pub backup: Option<String>,
+    pub report: String,
     pub maintenance: String,
     pub excludes: String,
 }
@@ -133,18 +135,25 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "host": q(host),
             "repository": q(&b.repository),
             "restic_image": q(&b.restic_image),
-            "notify_url": q(b.notify_url.as_deref().unwrap_or("")),
             "apps": v.apps.iter().map(|a| q(&a.id)).collect::<Vec<_>>(),
             "hooks": hooks,
             "retention": retention.join(" "),
         }))
     });
+    let report = render(
+        "report",
+        json!({
+            "host": q(host),
+            "notify_url": q(v.backup.as_ref().and_then(|b| b.notify_url.as_deref()).unwrap_or("")),
+        }),
+    );
     let maintenance = render("maintenance", json!({}));
     Scripts {
         app,
         prepare_data,
         restore,
         backup,
+        report,
         maintenance,
         excludes,
     }

@@ -306,7 +306,9 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                     "Description",
                     "Nassella daily backup (apps stopped briefly, maintenance page shown)",
                 )
-                .set("Requires", "docker.service")
+                // Never a backup of a volume that was not restored: backup.sh checks the marker
+                // too, and a failed restore reports itself.
+                .set("Requires", "docker.service nassella-restore.service")
                 .set("After", "docker.service nassella-restore.service")
                 .set("RequiresMountsFor", root.clone())
                 .section("Service")
