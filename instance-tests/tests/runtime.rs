@@ -415,49 +415,59 @@ fn a_full_data_disk_fails_the_backup_but_the_apps_come_back() {
 }
 
 #[test]
-fn the_metadata_firewall_rule_is_installed_once_in_docker_user() {
-    // The unit's own command, as rendered. It changes this machine's firewall, so the test
-    // removes the rule afterwards. No packet is sent to 169.254.169.254: this sandbox must not
-    // send traffic there, so the test checks the rule where Docker evaluates it.
+fn the_metadata_firewall_loads_its_own_table_on_the_forward_hook_idempotently() {
+    // The unit's own command, as rendered, run twice. It changes this machine's firewall, so
+    // the test removes the table afterwards. No packet is sent to 169.254.169.254: this sandbox
+    // must not send traffic there (the VM scenarios do, inside the guest), so the test reads
+    // the rules back from the kernel.
+    use nassella_core::render::firewall::{RULESET_PATH, TABLE, UNIT};
     let env = TestEnv::new();
     let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
     let unit = inst
         .root()
-        .read_to_string("etc/systemd/system/nassella-metadata-firewall.service");
+        .read_to_string(&format!("etc/systemd/system/{UNIT}"));
     let exec = unit
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("ExecStart");
-    let cmd = exec
-        .strip_prefix("/bin/sh -c '")
-        .and_then(|c| c.strip_suffix('\''))
-        .expect("sh -c form");
-    let rule = ["-d", "169.254.169.254/32", "-j", "REJECT"];
-    let count = || {
-        let list = must(Command::new("iptables").args(["-S", "DOCKER-USER"]));
-        list.lines()
-            .filter(|l| l.contains("-d 169.254.169.254/32") && l.contains("-j REJECT"))
-            .count()
-    };
-    let before = count();
-    for _ in 0..2 {
-        must(Command::new("sh").args(["-c", cmd]));
-    }
-    let after = count();
-    for _ in before..after {
-        let _ = Command::new("iptables")
-            .args(["-D", "DOCKER-USER"])
-            .args(rule)
-            .status();
-    }
-    assert_eq!(
-        after,
-        before.max(1),
-        "the rule is installed exactly once (idempotent)"
+    // On the server the ruleset is at its absolute path; here it is under the files-stage root.
+    let exec = exec.replace(
+        RULESET_PATH,
+        &inst.root().join(RULESET_PATH).to_string_lossy(),
     );
-    // DOCKER-USER is evaluated for container traffic: FORWARD jumps to it.
-    let forward = must(Command::new("iptables").args(["-S", "FORWARD"]));
-    assert!(forward.contains("-j DOCKER-USER"), "{forward}");
+    struct DropTable;
+    impl Drop for DropTable {
+        fn drop(&mut self) {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "inet", TABLE])
+                .status();
+        }
+    }
+    let _cleanup = DropTable;
+    for _ in 0..2 {
+        must(Command::new("sh").args(["-c", &exec]));
+    }
+    let listed = must(Command::new("nft").args(["-j", "list", "table", "inet", TABLE]));
+    let json: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let items = json["nftables"].as_array().unwrap();
+    let chains: Vec<_> = items.iter().filter_map(|i| i.get("chain")).collect();
+    assert_eq!(chains.len(), 1, "{listed}");
+    assert_eq!(chains[0]["hook"], "forward", "{listed}");
+    assert_eq!(chains[0]["type"], "filter", "{listed}");
+    let rules: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .map(|r| r["expr"].to_string())
+        .collect();
+    assert_eq!(
+        rules.len(),
+        2,
+        "each rule exactly once after two loads: {listed}"
+    );
+    assert!(
+        rules[0].contains("169.254.169.254") && rules[0].contains("reject"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -675,7 +685,8 @@ fn a_restore_that_cannot_read_the_repository_fails_reports_and_marks_nothing() {
     let status = std::fs::read_to_string(inst.state_dir().join("restore-status.json"))
         .expect("a restore status file");
     assert!(
-        status.contains(r#""status":"failed""#) && status.contains("cannot read the backup repository"),
+        status.contains(r#""status":"failed""#)
+            && status.contains("cannot read the backup repository"),
         "{status}"
     );
     // …and the backup that the timer would start next refuses.

@@ -5,6 +5,7 @@ mod caddy;
 pub mod caddyfile;
 mod compose;
 pub mod dataurl;
+pub mod firewall;
 mod ignition;
 pub mod scripts;
 mod tfvars;
@@ -282,6 +283,11 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         format!("{}/app.sh", names.bin_dir()),
         0o755,
         s.app,
+    ));
+    files.push(InstanceFile::text(
+        firewall::RULESET_PATH,
+        0o644,
+        firewall::ruleset(),
     ));
     files.push(InstanceFile::text(
         format!("{}/report.sh", names.bin_dir()),
