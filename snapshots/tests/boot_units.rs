@@ -127,3 +127,33 @@ fn the_backup_requires_a_successful_restore() {
         );
     }
 }
+
+#[test]
+fn the_data_volume_can_appear_at_any_time() {
+    // The device unit's name, from systemd's own escaping of the mount's What=.
+    let mut checked = 0;
+    for (name, units) in units() {
+        let Some((mount_file, mount)) = units.iter().find(|(f, _)| f.ends_with(".mount")) else {
+            continue; // the local target has no volume
+        };
+        checked += 1;
+        let what = &get(mount, "Mount", "What")[0];
+        let out = std::process::Command::new("systemd-escape")
+            .args(["--path", "--suffix=device", what])
+            .output()
+            .expect("systemd-escape");
+        assert!(out.status.success());
+        let device = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        // No device job timeout (DefaultDeviceTimeoutSec would fail the mount after 90 s).
+        let dropin = units
+            .get(&format!("{device}.d/10-nassella-no-timeout.conf"))
+            .unwrap_or_else(|| panic!("{name}: no drop-in for {device} ({mount_file})"));
+        assert_eq!(get(dropin, "Unit", "JobRunningTimeoutSec"), ["infinity"]);
+        // The script that waits for the volume has no start timeout and is retried for ever.
+        let prepare = &units["nassella-data-prepare.service"];
+        assert_eq!(get(prepare, "Service", "TimeoutStartSec"), ["infinity"]);
+        assert_eq!(get(prepare, "Service", "Restart"), ["on-failure"]);
+        assert_eq!(get(prepare, "Unit", "StartLimitIntervalSec"), ["0"]);
+    }
+    assert!(checked > 0, "no example with a data volume");
+}

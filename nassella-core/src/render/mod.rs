@@ -13,7 +13,7 @@ mod units;
 
 use std::collections::BTreeMap;
 
-pub use units::systemd_quote;
+pub use units::{data_device_unit, systemd_quote};
 
 use crate::composer::ValidatedStack;
 use crate::secrets::Keys;

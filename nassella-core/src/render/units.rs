@@ -126,12 +126,36 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                     "systemd-udev-settle.service nassella-config.service",
                 )
                 .set("Before", mount.clone())
+                // It waits for the volume as long as it takes (logging progress); when it
+                // refuses a volume (two attached, another filesystem) it is retried, so
+                // attaching the right one brings the instance up without a reboot.
+                .set("StartLimitIntervalSec", "0")
                 .section("Service")
                 .set("Type", "oneshot")
                 .set("RemainAfterExit", "yes")
-                .set("ExecStart", format!("{}/prepare-data.sh", names.bin_dir())),
+                .set("TimeoutStartSec", "infinity")
+                .set("ExecStart", format!("{}/prepare-data.sh", names.bin_dir()))
+                .set("Restart", "on-failure")
+                .set("RestartSec", "30s"),
             false,
         ));
+        // The mount puts a job for the label's device into the boot transaction, and device
+        // jobs time out (DefaultDeviceTimeoutSec, 90 s from boot); a volume attached or
+        // formatted later would fail the mount and everything after it, for good. No timeout:
+        // the jobs wait, and the chain goes on whenever the volume appears.
+        out.push(UnitSpec {
+            name: data_device_unit(),
+            contents: None,
+            enabled: false,
+            mask: false,
+            dropins: vec![(
+                "10-nassella-no-timeout.conf".into(),
+                Ini::default()
+                    .section("Unit")
+                    .set("JobRunningTimeoutSec", "infinity")
+                    .render(),
+            )],
+        });
         out.push(unit(
             mount.clone(),
             &Ini::default()
@@ -362,6 +386,15 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The device unit of the data volume's label (`dev-disk-by\x2dlabel-nassella\x2ddata.device`).
+#[must_use]
+pub fn data_device_unit() -> String {
+    format!(
+        "{}.device",
+        super::systemd_escape_path(&format!("/dev/disk/by-label/{}", super::DATA_LABEL))
+    )
 }
 
 /// Quote one argument for a unit's `Exec…=` line: systemd's own quoting, with `$` and `%`
