@@ -255,10 +255,7 @@ fn a_volume_whose_probe_is_ambivalent_is_never_formatted() {
     // at offset 0): `blkid -p` finds both and exits 8, "ambivalent". It is not blank.
     run(Command::new("mkfs.ext4").args(["-q", "-F", &volume.dev]));
     let other = dir.path().join("bfs.img");
-    std::fs::File::create(&other)
-        .unwrap()
-        .set_len(MIB)
-        .unwrap();
+    std::fs::File::create(&other).unwrap().set_len(MIB).unwrap();
     run(Command::new("mkfs.bfs").arg(&other));
     run(Command::new("dd")
         .arg(format!("if={}", other.display()))
@@ -311,6 +308,9 @@ fn the_script_waits_for_a_volume_attached_late_and_says_so() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("still waiting for the data volume"), "{log}");
-    assert!(log.contains("is blank: creating an ext4 filesystem"), "{log}");
+    assert!(
+        log.contains("is blank: creating an ext4 filesystem"),
+        "{log}"
+    );
     assert_eq!(volume.blkid("LABEL"), nassella_core::render::DATA_LABEL);
 }

@@ -694,3 +694,46 @@ fn a_restore_that_cannot_read_the_repository_fails_reports_and_marks_nothing() {
     assert!(!out.status.success(), "{}", show(&out));
     assert!(inst.backup_status().unwrap().contains("refused"));
 }
+
+#[test]
+fn a_unit_failure_is_reported_once_and_its_recovery_once() {
+    // What the proxy's and the apps' ExecStopPost=/ExecStartPost= lines run, with the
+    // environment systemd gives them.
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    let status = || std::fs::read_to_string(inst.state_dir().join("app-hello-status.json")).ok();
+    // A clean start and a clean stop say nothing.
+    inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
+    let out = inst
+        .script("report.sh")
+        .args(["--unit-stopped", "app-hello"])
+        .env("SERVICE_RESULT", "success")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(status(), None);
+    // A failed start is reported, with systemd's reason.
+    let out = inst
+        .script("report.sh")
+        .args(["--unit-stopped", "app-hello"])
+        .env("SERVICE_RESULT", "exit-code")
+        .env("EXIT_CODE", "exited")
+        .env("EXIT_STATUS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let failed = status().expect("a status file");
+    assert!(
+        failed.contains(r#""status":"failed""#) && failed.contains("exit-code: exited 1"),
+        "{failed}"
+    );
+    // The next successful start reports the recovery, once.
+    inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
+    let ok = status().unwrap();
+    assert!(
+        ok.contains(r#""status":"ok""#) && ok.contains("up again"),
+        "{ok}"
+    );
+    let out = inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
+    assert!(out.stderr.is_empty(), "{}", show(&out));
+}

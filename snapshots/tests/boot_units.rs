@@ -157,3 +157,45 @@ fn the_data_volume_can_appear_at_any_time() {
     }
     assert!(checked > 0, "no example with a data volume");
 }
+
+#[test]
+fn restore_proxy_and_apps_are_retried_for_ever_and_report() {
+    for (name, units) in units() {
+        for file in [
+            "nassella-restore.service",
+            "nassella-proxy.service",
+            "nassella-app@.service",
+        ] {
+            let u = &units[file];
+            assert_eq!(
+                get(u, "Service", "Restart"),
+                ["on-failure"],
+                "{name}: {file}"
+            );
+            assert_eq!(get(u, "Service", "RestartSec"), ["10s"], "{name}: {file}");
+            assert_eq!(
+                get(u, "Service", "RestartMaxDelaySec"),
+                ["10min"],
+                "{name}: {file}"
+            );
+            assert_eq!(
+                get(u, "Unit", "StartLimitIntervalSec"),
+                ["0"],
+                "{name}: {file}"
+            );
+        }
+        for (file, kind) in [
+            ("nassella-proxy.service", "proxy"),
+            ("nassella-app@.service", "app-%i"),
+        ] {
+            let u = &units[file];
+            assert_eq!(
+                get(u, "Service", "ExecStopPost"),
+                [format!(
+                    "-/etc/nassella/bin/report.sh --unit-stopped {kind}"
+                )],
+                "{name}: {file}"
+            );
+        }
+    }
+}
