@@ -737,3 +737,36 @@ fn a_unit_failure_is_reported_once_and_its_recovery_once() {
     let out = inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
     assert!(out.stderr.is_empty(), "{}", show(&out));
 }
+
+#[test]
+fn a_stopped_pass_past_its_time_limit_is_stopped_and_the_apps_come_back() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    inst.boot();
+    env.init_repo();
+    // Enough incompressible data that the stopped pass outlasts a 1 s limit (no warm-up pass).
+    let blob: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(env.data().join("hello/data/blob.bin"), blob).unwrap();
+    let out = inst
+        .script("backup.sh")
+        .env("NASSELLA_BACKUP_WARMUP", "0")
+        .env("NASSELLA_STOPPED_PASS_LIMIT_S", "1")
+        .output()
+        .unwrap();
+    assert_recovered(&env, &inst, &out, "hello.test", "hello from hello");
+    let status = inst.backup_status().unwrap();
+    assert!(status.contains("time limit"), "{status}\n{}", show(&out));
+    assert_eq!(restic_snapshots(&env).trim(), "[]");
+    let left = must(Command::new("docker").args([
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name=nassella-restic-{}-backup", env.name),
+    ]));
+    assert!(
+        left.trim().is_empty(),
+        "the restic container is left: {left}"
+    );
+}

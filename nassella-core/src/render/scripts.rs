@@ -138,6 +138,8 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "apps": v.apps.iter().map(|a| q(&a.id)).collect::<Vec<_>>(),
             "hooks": hooks,
             "retention": retention.join(" "),
+            "stopped_limit_s": crate::schedule::STOPPED_PASS_LIMIT_MIN * 60,
+            "stopped_limit_min": crate::schedule::STOPPED_PASS_LIMIT_MIN,
         }))
     });
     let report = render(

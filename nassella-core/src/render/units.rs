@@ -81,7 +81,10 @@ pub(super) fn unit(name: impl Into<String>, ini: &Ini, enabled: bool) -> UnitSpe
 const CONTAINER_DEPS: &str = "docker.service nassella-metadata-firewall.service";
 
 /// Units that must never run on a server nobody may log in to.
-pub(super) const MASKED: [&str; 8] = [
+pub(super) const MASKED: [&str; 9] = [
+    // Flatcar ships it and starts it when the hypervisor offers its channel; its `guest-exec`
+    // runs any command as root.
+    "qemu-guest-agent.service",
     "sshd.socket",
     "sshd.service",
     "coreos-metadata-sshkeys@core.service",
@@ -372,6 +375,12 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 .set("RequiresMountsFor", root.clone())
                 .section("Service")
                 .set("Type", "oneshot")
+                // The whole run is bounded (SIGTERM: backup.sh restarts the apps and reports),
+                // so the composer can keep it clear of the reboot window.
+                .set(
+                    "TimeoutStartSec",
+                    format!("{}min", crate::schedule::BACKUP_LIMIT_MIN),
+                )
                 .set("ExecStart", format!("{}/backup.sh", names.bin_dir())),
             false,
         ));
