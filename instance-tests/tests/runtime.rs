@@ -770,3 +770,56 @@ fn a_stopped_pass_past_its_time_limit_is_stopped_and_the_apps_come_back() {
         "the restic container is left: {left}"
     );
 }
+
+#[test]
+fn the_compose_binary_is_installed_by_a_unit_that_retries_until_the_download_verifies() {
+    use nassella_core::Artifact;
+    use nassella_testkit as kit;
+    let env = TestEnv::new();
+    // A download server whose file is first missing (404), then wrong (hash mismatch), then right.
+    let served = env.path("www").join("docker-compose");
+    std::fs::write(&served, b"placeholder").unwrap();
+    let server = kit::serve_file_http(&served);
+    std::fs::remove_file(&served).unwrap();
+    let mut stack = env.stack(&env.data(), vec![hello()]);
+    let instance = stack.instance().clone().docker_compose(Artifact {
+        url: server.url(),
+        hash: Artifact::docker_compose_default().hash,
+    });
+    *stack.instance_mut() = instance;
+    let inst = env.materialise(&stack);
+    // Ignition does not download it any more.
+    assert!(!inst.root().join("opt/bin/docker-compose").exists());
+
+    let target = env.path("opt-bin").join("docker-compose");
+    let install = || {
+        let mut c = inst.script("install-compose.sh");
+        c.env("NASSELLA_COMPOSE_TARGET", &target)
+            .env("NASSELLA_RETRY_FIRST_S", "1")
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let child = install().spawn().unwrap();
+    wait_for(30, "a failed attempt", || server.requests() >= 1);
+    std::fs::write(&served, b"not the binary").unwrap();
+    wait_for(30, "a mismatching download", || server.requests() >= 2);
+    let tmp = served.with_extension("tmp");
+    std::fs::copy(kit::compose_binary_path(), &tmp).unwrap();
+    std::fs::rename(&tmp, &served).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("attempt 1: downloading") && log.contains("failed (curl exit 22)"), "{log}");
+    assert!(log.contains("not the pinned"), "{log}");
+    assert!(log.contains("installed"), "{log}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(kit::compose_binary_path()).unwrap()
+    );
+    // Next boot: verified in place, nothing downloaded.
+    let before = server.requests();
+    let out = install().output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in place and verified"));
+    assert_eq!(server.requests(), before);
+}

@@ -34,6 +34,20 @@ fn ignition_validate_accepts_every_example() {
     }
 }
 
+/// Flatcar reboots into Ignition when a first boot fails; the second run applies the same config
+/// over the files the first one wrote. Ignition refuses to replace a file without
+/// `overwrite: true`, which would fail that boot too, and every one after it.
+#[test]
+fn ignition_runs_again_over_the_files_it_wrote() {
+    for (name, stack) in examples::all() {
+        let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
+        let root = kit::ignition_files_stage(b.bundle.ignition());
+        let first = root.read(CONFIG_ARCHIVE);
+        root.run_again(b.bundle.ignition());
+        assert_eq!(root.read(CONFIG_ARCHIVE), first, "{name}");
+    }
+}
+
 #[test]
 fn caddy_validates_every_caddyfile() {
     for (name, stack) in examples::all() {
@@ -53,8 +67,7 @@ fn caddy_validates_every_caddyfile() {
     }
 }
 
-/// The files stage writes exactly the planned files (bytes and modes), the verified compose
-/// binary, the units, the enabled and the masked units; then Compose v2 accepts every compose
+/// The files stage writes exactly the planned files (bytes and modes), the units, the enabled and the masked units; then Compose v2 accepts every compose
 /// file as written on that root, env files included.
 #[test]
 fn ignition_files_stage_writes_exactly_the_plan_and_compose_accepts_it() {
@@ -181,10 +194,9 @@ fn ignition_files_stage_writes_exactly_the_plan_and_compose_accepts_it() {
             kit::compose_config(&refs, "compose.yaml");
         }
     }
-    assert!(
-        server.requests() >= examples::all().len(),
-        "each files stage downloaded compose"
-    );
+    // Ignition downloads nothing: one failed download there would fail the boot
+    // (nassella-compose-install.service fetches compose, see instance-tests).
+    assert_eq!(server.requests(), 0, "a files stage downloaded compose");
 }
 
 #[test]

@@ -173,8 +173,6 @@ pub struct InstanceFile {
     pub view: Option<Vec<u8>>,
     /// Downloaded at first boot instead, with a verified hash.
     pub remote: Option<Artifact>,
-    /// Replace a file the OS image may already have.
-    pub overwrite: bool,
 }
 
 impl InstanceFile {
@@ -185,7 +183,6 @@ impl InstanceFile {
             contents: text.into().into_bytes(),
             view: None,
             remote: None,
-            overwrite: false,
         }
     }
 }
@@ -330,20 +327,17 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         files.push(f);
     }
     let u = &v.instance.updates;
-    let mut update_conf = InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
+    files.push(InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
         "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
         u.window_start, u.window_length
+    )));
+    // The compose binary is not an Ignition file: nassella-compose-install.service downloads
+    // and verifies it, with retries (one failed download in Ignition fails the boot).
+    files.push(InstanceFile::text(
+        format!("{}/install-compose.sh", names.bin_dir()),
+        0o755,
+        s.install_compose,
     ));
-    update_conf.overwrite = true;
-    files.push(update_conf);
-    files.push(InstanceFile {
-        path: COMPOSE_BIN.into(),
-        mode: 0o755,
-        contents: Vec::new(),
-        view: None,
-        remote: Some(v.instance.docker_compose.clone()),
-        overwrite: false,
-    });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, units::units(v, &names))
 }

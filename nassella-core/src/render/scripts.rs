@@ -33,6 +33,10 @@ fn registry() -> Handlebars<'static> {
         ("backup", include_str!("../../templates/backup.sh.hbs")),
         ("report", include_str!("../../templates/report.sh.hbs")),
         (
+            "install-compose",
+            include_str!("../../templates/install-compose.sh.hbs"),
+        ),
+        (
             "maintenance",
             include_str!("../../templates/maintenance.html.hbs"),
         ),
@@ -49,6 +53,7 @@ pub(super) struct Scripts {
     pub restore: String,
     pub backup: Option<String>,
     pub report: String,
+    pub install_compose: String,
     pub maintenance: String,
     pub excludes: String,
 }
@@ -149,6 +154,18 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "notify_url": q(v.backup.as_ref().and_then(|b| b.notify_url.as_deref()).unwrap_or("")),
         }),
     );
+    // The composer accepts only `sha256-<hex>` and `sha512-<hex>`.
+    let compose = &v.instance.docker_compose;
+    let (algo, sum) = compose.hash.split_once('-').unwrap_or(("sha256", ""));
+    let install_compose = render(
+        "install-compose",
+        json!({
+            "url": q(&compose.url),
+            "algo": q(algo),
+            "sum": q(sum),
+            "target": q(COMPOSE_BIN),
+        }),
+    );
     let maintenance = render("maintenance", json!({}));
     Scripts {
         app,
@@ -156,6 +173,7 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
         restore,
         backup,
         report,
+        install_compose,
         maintenance,
         excludes,
     }

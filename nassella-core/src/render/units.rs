@@ -80,6 +80,9 @@ pub(super) fn unit(name: impl Into<String>, ini: &Ini, enabled: bool) -> UnitSpe
 /// metadata firewall (fail closed: no firewall, no container).
 const CONTAINER_DEPS: &str = "docker.service nassella-metadata-firewall.service";
 
+/// The unit that installs the docker compose binary; the proxy and the apps require it.
+const COMPOSE_INSTALL: &str = "nassella-compose-install.service";
+
 /// Units that must never run on a server nobody may log in to.
 pub(super) const MASKED: [&str; 9] = [
     // Flatcar ships it and starts it when the hypervisor offers its channel; its `guest-exec`
@@ -237,8 +240,33 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
             .set("After", CONTAINER_DEPS)
             .set("After", "nassella-restore.service")
             .set("RequiresMountsFor", root.clone())
+            .set("Requires", COMPOSE_INSTALL)
+            .set("After", COMPOSE_INSTALL)
             .set("StartLimitIntervalSec", "0")
     };
+
+    out.push(unit(
+        COMPOSE_INSTALL,
+        &Ini::default()
+            .section("Unit")
+            .set(
+                "Description",
+                "Download and verify the docker compose binary (retried until it succeeds)",
+            )
+            .set("Requires", "nassella-config.service")
+            .set("After", "nassella-config.service network-online.target")
+            .set("Wants", "network-online.target")
+            .set("StartLimitIntervalSec", "0")
+            .section("Service")
+            .set("Type", "oneshot")
+            .set("RemainAfterExit", "yes")
+            .set("TimeoutStartSec", "infinity")
+            // The script retries by itself; this covers anything that makes it exit.
+            .set("ExecStart", format!("{}/install-compose.sh", names.bin_dir()))
+            .set("Restart", "on-failure")
+            .set("RestartSec", "30s"),
+        false,
+    ));
 
     out.push(unit(
         "nassella-restore.service",
