@@ -809,7 +809,10 @@ fn the_compose_binary_is_installed_by_a_unit_that_retries_until_the_download_ver
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("attempt 1: downloading") && log.contains("failed (curl exit 22)"), "{log}");
+    assert!(
+        log.contains("attempt 1: downloading") && log.contains("failed (curl exit 22)"),
+        "{log}"
+    );
     assert!(log.contains("not the pinned"), "{log}");
     assert!(log.contains("installed"), "{log}");
     assert_eq!(

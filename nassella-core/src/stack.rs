@@ -494,6 +494,7 @@ pub struct Stack {
     pub(crate) backup: Option<Backup>,
     pub(crate) apps: Vec<StackApp>,
     pub(crate) image_overrides: Vec<(String, String)>,
+    pub(crate) registry: Option<crate::Registry>,
 }
 
 impl Stack {
@@ -505,7 +506,15 @@ impl Stack {
             backup: None,
             apps: Vec::new(),
             image_overrides: Vec::new(),
+            registry: None,
         }
+    }
+
+    /// Pull images through a Docker Hub mirror and/or with a Docker Hub login.
+    #[must_use]
+    pub fn registry(mut self, registry: crate::Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// Back the data up with restic (a stack without backups gets a warning).

@@ -331,6 +331,28 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
         u.window_start, u.window_length
     )));
+    if let Some(reg) = &v.registry {
+        if let Some(m) = &reg.mirror {
+            files.push(InstanceFile::text(
+                crate::registry::DAEMON_JSON,
+                0o644,
+                crate::registry::daemon_json(m),
+            ));
+        }
+        if let (Some(user), Some(var)) = (&reg.username, &reg.password_env) {
+            // `build` refuses a stack whose variable is missing; `render` alone renders an
+            // empty password rather than fail.
+            let (real, view) =
+                crate::registry::client_config(user, keys.provided(var).unwrap_or(""));
+            let mut f = InstanceFile::text(
+                format!("{}/config.json", crate::registry::CLIENT_CONFIG_DIR),
+                0o600,
+                real,
+            );
+            f.view = Some(view.into_bytes());
+            files.push(f);
+        }
+    }
     // The compose binary is not an Ignition file: nassella-compose-install.service downloads
     // and verifies it, with retries (one failed download in Ignition fails the boot).
     files.push(InstanceFile::text(

@@ -262,7 +262,10 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
             .set("RemainAfterExit", "yes")
             .set("TimeoutStartSec", "infinity")
             // The script retries by itself; this covers anything that makes it exit.
-            .set("ExecStart", format!("{}/install-compose.sh", names.bin_dir()))
+            .set(
+                "ExecStart",
+                format!("{}/install-compose.sh", names.bin_dir()),
+            )
             .set("Restart", "on-failure")
             .set("RestartSec", "30s"),
         false,
