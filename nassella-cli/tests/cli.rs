@@ -435,7 +435,10 @@ fn a_registry_password_comes_from_the_environment_and_a_bad_mirror_is_refused() 
     );
     assert!(!dir.path().join("out").exists(), "nothing written");
 
-    let o = build("https://mirror.example.com\\\"], \\\"debug\\\": [\\\"", Some("tok"));
+    let o = build(
+        "https://mirror.example.com\\\"], \\\"debug\\\": [\\\"",
+        Some("tok"),
+    );
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("registry.mirror") && stderr(&o).contains("reg.config:"),
@@ -449,7 +452,10 @@ fn a_registry_password_comes_from_the_environment_and_a_bad_mirror_is_refused() 
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("out/instance");
     let daemon = std::fs::read_to_string(out.join("etc/docker/daemon.json")).unwrap();
-    assert!(daemon.contains("\"https://mirror.example.com\""), "{daemon}");
+    assert!(
+        daemon.contains("\"https://mirror.example.com\""),
+        "{daemon}"
+    );
     let client = out.join("etc/nassella/docker-config/config.json");
     assert_eq!(mode(&client), 0o600);
     let mut views = String::new();
