@@ -539,7 +539,7 @@ fn run_stages(
             .arg("-log-to-stdout")
             .env("PATH", &path)
             .env("IGNITION_CONFIG_FILE", &config)
-            .current_dir(&run_dir);
+            .current_dir(run_dir);
         if name == "fetch-offline" {
             cmd.arg("-neednet").arg(&neednet);
         }
