@@ -348,17 +348,23 @@ fn a_read_only_repository_fails_the_backup_but_the_apps_come_back() {
     assert_recovered(&env, &inst, &out, "hello.test", "hello from hello");
 }
 
-#[test]
-fn restic_killed_mid_run_fails_the_backup_but_the_apps_come_back() {
-    let env = TestEnv::new();
+/// A booted hello instance with an initialised repository and 64 MiB of incompressible data, so
+/// that a stopped pass without warm-up takes a while.
+fn instance_with_a_slow_backup(env: &TestEnv) -> LocalInstance {
     let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
     inst.boot();
     env.init_repo();
-    // Enough incompressible data that the stopped pass takes a while (no warm-up pass).
     let blob: Vec<u8> = (0..64u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(env.data().join("hello/data/blob.bin"), blob).unwrap();
+    inst
+}
+
+#[test]
+fn restic_killed_mid_run_fails_the_backup_but_the_apps_come_back() {
+    let env = TestEnv::new();
+    let inst = instance_with_a_slow_backup(&env);
     let child = inst
         .script("backup.sh")
         .env("NASSELLA_BACKUP_WARMUP", "0")
@@ -741,14 +747,8 @@ fn a_unit_failure_is_reported_once_and_its_recovery_once() {
 #[test]
 fn a_stopped_pass_past_its_time_limit_is_stopped_and_the_apps_come_back() {
     let env = TestEnv::new();
-    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
-    inst.boot();
-    env.init_repo();
-    // Enough incompressible data that the stopped pass outlasts a 1 s limit (no warm-up pass).
-    let blob: Vec<u8> = (0..64u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    std::fs::write(env.data().join("hello/data/blob.bin"), blob).unwrap();
+    // The stopped pass outlasts a 1 s limit.
+    let inst = instance_with_a_slow_backup(&env);
     let out = inst
         .script("backup.sh")
         .env("NASSELLA_BACKUP_WARMUP", "0")

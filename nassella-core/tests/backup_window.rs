@@ -1,28 +1,10 @@
 //! The composer keeps the daily backup clear of Flatcar's reboot window (`src/schedule.rs`).
 
 use nassella_core::schedule::{BACKUP_LIMIT_MIN, STOPPED_PASS_LIMIT_MIN};
-use nassella_core::{
-    compose, App, AppContext, Backup, Contribution, Instance, Route, Service, Stack, Updates,
-    Upstream,
-};
+use nassella_core::{compose, Backup, Instance, Stack, Updates};
 
-#[derive(Debug)]
-struct Web;
-
-impl App for Web {
-    fn kind(&self) -> &str {
-        "web"
-    }
-    fn id(&self) -> &str {
-        "web"
-    }
-    fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
-        let mut c = Contribution::new();
-        c.service(Service::new("web", "nginx:1.27.3").port(80));
-        c.route(Route::new("web.example.com").proxy(Upstream::new("web", 80)));
-        c
-    }
-}
+mod common;
+use common::Web;
 
 fn stack(on_calendar: &str, window_start: &str, window_length: &str) -> Stack {
     Stack::new(Instance::new("family").updates(Updates {

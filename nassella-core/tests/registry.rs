@@ -2,28 +2,10 @@
 //! password from the environment like an SMTP password, hostile values refused.
 
 use nassella_core::registry::{CLIENT_CONFIG_DIR, DAEMON_JSON};
-use nassella_core::{
-    build, App, AppContext, Backup, Contribution, Instance, Keys, MasterKey, Registry, Route,
-    Service, Stack, Upstream,
-};
+use nassella_core::{build, Backup, Instance, Keys, MasterKey, Registry, Stack};
 
-#[derive(Debug)]
-struct Web;
-
-impl App for Web {
-    fn kind(&self) -> &str {
-        "web"
-    }
-    fn id(&self) -> &str {
-        "web"
-    }
-    fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
-        let mut c = Contribution::new();
-        c.service(Service::new("web", "nginx:1.27.3").port(80));
-        c.route(Route::new("web.example.com").proxy(Upstream::new("web", 80)));
-        c
-    }
-}
+mod common;
+use common::Web;
 
 fn stack(reg: Registry) -> Stack {
     Stack::new(Instance::new("family"))
