@@ -21,6 +21,7 @@ pub mod report;
 pub mod secrets;
 pub mod servers;
 pub mod stack;
+pub mod values;
 
 pub use app::{App, AppContext, Contribution, SettingProblem};
 pub use composer::{compose, ValidatedApp, ValidatedStack};
