@@ -91,10 +91,25 @@ impl MasterKey {
     }
 }
 
+/// HKDF-SHA256 yields at most 255 blocks of 32 bytes per `info`.
+const HKDF_MAX: usize = 255 * 32;
+
+/// `n` bytes of key material for `info`. Up to HKDF's limit this is one expansion (what every
+/// secret Nassella derives uses); beyond it further blocks come from `info#1`, `info#2`…, so
+/// no length asked by an app can make derivation fail.
 fn expand(hk: &Hkdf<Sha256>, info: &str, n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
-    hk.expand(info.as_bytes(), &mut out)
-        .expect("secret lengths stay far below HKDF's 8160-byte limit");
+    for (i, chunk) in out.chunks_mut(HKDF_MAX).enumerate() {
+        let info = if i == 0 {
+            info.to_owned()
+        } else {
+            format!("{info}#{i}")
+        };
+        // Cannot fail: a chunk is never longer than HKDF_MAX.
+        if hk.expand(info.as_bytes(), chunk).is_err() {
+            chunk.fill(0);
+        }
+    }
     out
 }
 

@@ -211,7 +211,7 @@ fn lines(unit: &str, key: &str) -> Vec<String> {
 #[test]
 fn one_off_jobs_run_once_per_data_volume_in_order_after_the_app() {
     let v = compose(&stack()).unwrap_or_else(|r| panic!("{r}"));
-    let b = render(&v, &Keys::new(MasterKey::insecure_test_key()));
+    let b = render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
 
     let first = unit(&b, "nassella-once-full-migrate.service");
     assert_eq!(lines(&first, "Requires"), ["nassella-app@full.service"]);
@@ -285,7 +285,7 @@ fn an_app_without_one_off_jobs_gets_no_once_units() {
             .app(Plain),
     )
     .unwrap_or_else(|r| panic!("{r}"));
-    let b = render(&v, &Keys::new(MasterKey::insecure_test_key()));
+    let b = render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
     assert!(
         !b.files().keys().any(|p| p.contains("nassella-once-")),
         "no one-off units"
@@ -296,7 +296,7 @@ fn an_app_without_one_off_jobs_gets_no_once_units() {
 fn url_safe_secrets_reach_env_files_unpadded() {
     let v = compose(&stack()).unwrap_or_else(|r| panic!("{r}"));
     let keys = Keys::new(MasterKey::insecure_test_key());
-    let b = render(&v, &keys);
+    let b = render(&v, &keys).unwrap_or_else(|r| panic!("{r}"));
     let key = keys
         .master()
         .derive("full", "signing-key", SecretFormat::Base64Url(32));

@@ -98,3 +98,22 @@ macro_rules! string_value {
     };
 }
 pub(crate) use string_value;
+
+/// One key of a problem path: as written when it is a bare word (`cloud`, `smtp`), in double
+/// quotes with `"`, `\` and control characters escaped otherwise (`images."caddy:2.11.4-alpine"`),
+/// so a key can never be mistaken for two path segments.
+#[must_use]
+pub fn path_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        key.to_owned()
+    } else {
+        format!(
+            "\"{}\"",
+            escape_controls(&key.replace('\\', "\\\\").replace('"', "\\\""))
+        )
+    }
+}
