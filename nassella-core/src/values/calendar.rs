@@ -46,10 +46,77 @@ impl CalendarSpec {
                 super::escape_controls(&format!("`{c}`"))
             )));
         }
+        if !shape(s) {
+            return Err(bad(
+                "write `[weekdays] [date] [time] [timezone]` (e.g. `Mon..Fri *-*-* 18:00:00 Europe/Berlin`) or one of minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly, annually",
+            ));
+        }
         Ok(Self(s.to_owned()))
     }
 }
 string_value!(CalendarSpec);
+
+const SHORTHANDS: [&str; 9] = [
+    "minutely",
+    "hourly",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "semiannually",
+    "yearly",
+    "annually",
+];
+
+const WEEKDAYS: [&str; 14] = [
+    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday",
+];
+
+/// The shape of systemd.time's calendar events: a shorthand alone, or in order an optional
+/// weekday list (`Mon,Wed..Fri`), an optional date (`*-*-1`, `2025-01-01`, `*-02~03`), an optional
+/// time (`03:30`, `*:0/15`) and an optional time zone (`UTC`, `Europe/Berlin`), at least one of
+/// the first three. Numbers and ranges are checked by systemd itself (and `systemd-analyze
+/// calendar` in the tests).
+fn shape(s: &str) -> bool {
+    if SHORTHANDS.contains(&s.to_ascii_lowercase().as_str()) {
+        return true;
+    }
+    let mut tokens = s.split(' ').peekable();
+    let mut parts = 0;
+    if let Some(t) = tokens.peek() {
+        let days = t.split(',').all(|item| {
+            item.split("..")
+                .all(|d| WEEKDAYS.contains(&d.to_ascii_lowercase().as_str()))
+        });
+        if days {
+            tokens.next();
+            parts += 1;
+        }
+    }
+    let numeric = |t: &str, sep: char, extra: &str| {
+        t.contains(sep)
+            && t.chars()
+                .all(|c| c.is_ascii_digit() || c == sep || "*,./".contains(c) || extra.contains(c))
+    };
+    if tokens.peek().is_some_and(|t| numeric(t, '-', "~")) {
+        tokens.next();
+        parts += 1;
+    }
+    if tokens.peek().is_some_and(|t| numeric(t, ':', "")) {
+        tokens.next();
+        parts += 1;
+    }
+    if let Some(t) = tokens.peek() {
+        let zone = t.starts_with(|c: char| c.is_ascii_alphabetic())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+        if zone && parts > 0 {
+            tokens.next();
+        }
+    }
+    parts > 0 && tokens.next().is_none()
+}
 
 #[cfg(test)]
 mod tests {
@@ -65,6 +132,10 @@ mod tests {
             "Sat *-*-* 05:00:00",
             "*-*-* 04:00:00 Europe/Berlin",
             "*-*~03",
+            "Mon,Wed..Fri",
+            "2025-01-01",
+            "03:30",
+            "Hourly",
         ] {
             assert!(CalendarSpec::parse(ok).is_ok(), "{ok}");
         }
@@ -81,6 +152,12 @@ mod tests {
             "daily; reboot",
             "%h",
             "$X",
+            "daily:latest",
+            "daily daily",
+            "03:30 04:30",
+            "Europe/Berlin",
+            "x",
+            "--daily",
         ] {
             assert!(CalendarSpec::parse(bad).is_err(), "{bad:?}");
         }
