@@ -186,7 +186,12 @@ fn key_lines(file: &str, text: &str) -> BTreeMap<String, Origin> {
 
 /// Every string in an app's settings that holds a control character: no app setting needs one,
 /// and a value that does could break out of the file it lands in.
-fn control_characters(path: &str, value: &toml::Value, depth: usize, out: &mut Vec<(String, String)>) {
+fn control_characters(
+    path: &str,
+    value: &toml::Value,
+    depth: usize,
+    out: &mut Vec<(String, String)>,
+) {
     match value {
         toml::Value::String(s) => {
             if let Err(e) = Line::parse(s) {
@@ -205,6 +210,33 @@ fn control_characters(path: &str, value: &toml::Value, depth: usize, out: &mut V
         }
         _ => {}
     }
+}
+
+/// The TOML parser's error, led by the key path and line it is about (the deepest key written
+/// on the line the parser points at), then the parser's own rendering with the offending text;
+/// control characters escaped.
+fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> String {
+    let place = e.span().map(|span| {
+        let line = line_of(text, span.start);
+        let path = key_lines(file, text)
+            .into_iter()
+            .filter(|(_, o)| o.line == line)
+            .map(|(p, _)| p)
+            .max_by_key(String::len);
+        match path {
+            Some(p) => format!("error at {p} ({file}:{line}): {}", e.message().trim_end()),
+            None => format!("error at {file}:{line}: {}", e.message().trim_end()),
+        }
+    });
+    let full = match place {
+        Some(p) => format!("{p}\n{file}: {e}"),
+        None => format!("{file}: {e}"),
+    };
+    // Keep the line breaks of the parser's own rendering; escape every other control character.
+    full.split('\n')
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The problems of a config file that had errors, with those the composer finds in what did
@@ -234,8 +266,7 @@ pub fn merge(config: Report, composed: &Report) -> Report {
 /// The TOML parser's message (it names line and column) when the text is not a config file,
 /// with control characters escaped.
 pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
-    let cfg: ConfigFile =
-        toml::from_str(text).map_err(|e| escape_controls(&format!("{file}: {e}")))?;
+    let cfg: ConfigFile = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
     let mut report = Report::new();
     let lines = key_lines(file, text);
     let at = |path: &str| {

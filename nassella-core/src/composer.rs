@@ -60,7 +60,11 @@ fn typed<T>(
 /// can receive, i.e. no NUL and no control characters other than tab and newline.
 fn check_arg(r: &mut Report, path: impl Into<String>, origin: Option<&Origin>, arg: &str) {
     if let Err(e) = EnvValue::parse(arg) {
-        r.error(path, origin, P::InvalidValue(InvalidValue(e.0.replacen("the value", "the argument", 1))));
+        r.error(
+            path,
+            origin,
+            P::InvalidValue(InvalidValue(e.0.replacen("the value", "the argument", 1))),
+        );
     }
 }
 
@@ -282,8 +286,7 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
             None => (image.to_owned(), default_path),
         }
     };
-    let (proxy_image, proxy_path) =
-        image_source(crate::render::CADDY_IMAGE, "images".to_owned());
+    let (proxy_image, proxy_path) = image_source(crate::render::CADDY_IMAGE, "images".to_owned());
     let proxy_image = typed(&mut r, proxy_path, None, ImageRef::parse(&proxy_image));
     let backup = stack.backup.as_ref().map(|b| {
         let (image, path) = image_source(&b.restic_image, "backup.restic_image".to_owned());
@@ -438,7 +441,8 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
     check_memory(&stack.instance, &apps, &mut r);
     r.locate(&stack.locations);
     r.finish();
-    let (Some((window_start, window_length, acme_email)), Some(proxy_image)) = (window, proxy_image)
+    let (Some((window_start, window_length, acme_email)), Some(proxy_image)) =
+        (window, proxy_image)
     else {
         return Err(r);
     };
@@ -831,9 +835,16 @@ fn check_app(
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                 && !var.starts_with("NASSELLA_");
             if !valid {
+                // A secret named after a setting is the user's mistake, not the app's code: point
+                // at where the user added the app, not at the line inside the app's crate.
+                let o = if s.setting.is_some() {
+                    at
+                } else {
+                    Some(&s.origin)
+                };
                 r.error(
                     secret_path(base, s),
-                    Some(&s.origin),
+                    o,
                     P::InvalidEnvSecretName { var: var.clone() },
                 );
             }
@@ -901,7 +912,12 @@ fn check_app(
             };
             for (name, value) in &up.headers_up {
                 let hp = format!("{apath}.headers.{}", path_key(name));
-                typed(r, hp.clone(), at, EnvName::parse(&name.replace('-', "_")).map(|_| ()));
+                typed(
+                    r,
+                    hp.clone(),
+                    at,
+                    EnvName::parse(&name.replace('-', "_")).map(|_| ()),
+                );
                 check_caddy(r, hp, at, value);
             }
             match declared_services.get(up.service.as_str()) {
@@ -1109,7 +1125,12 @@ fn check_app(
             );
         }
         for (j, a) in h.command.iter().enumerate() {
-            check_arg(r, format!("{base}.backup_hooks[{i}].command[{j}]"), Some(&h.origin), a);
+            check_arg(
+                r,
+                format!("{base}.backup_hooks[{i}].command[{j}]"),
+                Some(&h.origin),
+                a,
+            );
         }
     }
     for j in &c.jobs {
@@ -1124,7 +1145,12 @@ fn check_app(
                 },
             );
         }
-        typed(r, format!("{jp}.on_calendar"), Some(&j.origin), CalendarSpec::parse(&j.on_calendar));
+        typed(
+            r,
+            format!("{jp}.on_calendar"),
+            Some(&j.origin),
+            CalendarSpec::parse(&j.on_calendar),
+        );
         if j.command.is_empty() {
             r.error(format!("{jp}.command"), Some(&j.origin), P::EmptyCommand);
         }

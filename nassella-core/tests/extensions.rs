@@ -211,7 +211,8 @@ fn lines(unit: &str, key: &str) -> Vec<String> {
 #[test]
 fn one_off_jobs_run_once_per_data_volume_in_order_after_the_app() {
     let v = compose(&stack()).unwrap_or_else(|r| panic!("{r}"));
-    let b = render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
+    let b =
+        render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
 
     let first = unit(&b, "nassella-once-full-migrate.service");
     assert_eq!(lines(&first, "Requires"), ["nassella-app@full.service"]);
@@ -285,7 +286,8 @@ fn an_app_without_one_off_jobs_gets_no_once_units() {
             .app(Plain),
     )
     .unwrap_or_else(|r| panic!("{r}"));
-    let b = render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
+    let b =
+        render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
     assert!(
         !b.files().keys().any(|p| p.contains("nassella-once-")),
         "no one-off units"

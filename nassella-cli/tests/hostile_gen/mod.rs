@@ -170,15 +170,27 @@ pub fn case(seed: u64, n: u64) -> Case {
         0 => {
             let e = field(&mut rng, "admin@example.com");
             asked.email = Some(e.clone());
-            let typo = if rng.chance(10) { ", emial = \"x@y.z\"" } else { "" };
-            let _ = writeln!(t, "tls = {{ mode = \"acme\", email = {}{typo} }}", toml_str(&e));
+            let typo = if rng.chance(10) {
+                ", emial = \"x@y.z\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                t,
+                "tls = {{ mode = \"acme\", email = {}{typo} }}",
+                toml_str(&e)
+            );
         }
         1 => {
             let _ = writeln!(t, "tls = {{ mode = \"internal\" }}");
         }
         _ => {
             let _ = writeln!(t, "tls = {{ mode = \"http_only\" }}");
-            let _ = writeln!(t, "http_port = {}", rng.pick(&["18080", "0", "65535", "99999999999"]));
+            let _ = writeln!(
+                t,
+                "http_port = {}",
+                rng.pick(&["18080", "0", "65535", "99999999999"])
+            );
         }
     }
     asked.window_start = "Sun 04:00".into();
@@ -189,13 +201,21 @@ pub fn case(seed: u64, n: u64) -> Case {
     }
     if rng.chance(60) {
         asked.window_length = field(&mut rng, "1h30m");
-        let _ = writeln!(t, "reboot_window_length = {}", toml_str(&asked.window_length));
+        let _ = writeln!(
+            t,
+            "reboot_window_length = {}",
+            toml_str(&asked.window_length)
+        );
     }
     if rng.chance(20) {
         let _ = writeln!(t, "data_root = {}", toml_str(&field(&mut rng, "/srv/data")));
     }
     if rng.chance(10) {
-        let _ = writeln!(t, "image_selector = {}", toml_str(&field(&mut rng, "os=flatcar")));
+        let _ = writeln!(
+            t,
+            "image_selector = {}",
+            toml_str(&field(&mut rng, "os=flatcar"))
+        );
     }
     if rng.chance(5) {
         let _ = writeln!(t, "unknown_key = 1");
@@ -232,15 +252,31 @@ pub fn case(seed: u64, n: u64) -> Case {
         }
         for k in ["keep_daily", "keep_weekly", "keep_monthly"] {
             if rng.chance(40) {
-                let v = rng.pick(&["0", "1", "7", "4294967295", "4294967296", "-1", "99999999999999999999"]);
+                let v = rng.pick(&[
+                    "0",
+                    "1",
+                    "7",
+                    "4294967295",
+                    "4294967296",
+                    "-1",
+                    "99999999999999999999",
+                ]);
                 let _ = writeln!(t, "{k} = {v}");
             }
         }
         if rng.chance(30) {
-            let _ = writeln!(t, "notify_url = {}", toml_str(&field(&mut rng, "https://hc-ping.com/abc")));
+            let _ = writeln!(
+                t,
+                "notify_url = {}",
+                toml_str(&field(&mut rng, "https://hc-ping.com/abc"))
+            );
         }
         if rng.chance(10) {
-            let _ = writeln!(t, "restore_snapshot = {}", toml_str(&field(&mut rng, "abcdef12")));
+            let _ = writeln!(
+                t,
+                "restore_snapshot = {}",
+                toml_str(&field(&mut rng, "abcdef12"))
+            );
         }
         asked.backup = Some(AskedBackup {
             repository,
@@ -298,7 +334,11 @@ pub fn case(seed: u64, n: u64) -> Case {
         keys = keys.backup_env(k, v.clone());
         asked.backup_env.insert(k.to_owned(), v);
     }
-    Case { text: t, keys, asked }
+    Case {
+        text: t,
+        keys,
+        asked,
+    }
 }
 
 fn rng_pick_schedule(rng: &mut Rng) -> &'static str {
@@ -346,13 +386,24 @@ fn check(case: &Case, out: &mut Outcome) {
     let lines = u32::try_from(case.text.lines().count().max(1)).unwrap_or(u32::MAX);
     let (stack, report) = match nassella_cli::config::parse(FILE, &case.text) {
         Err(msg) => {
-            if msg.contains(nassella_core::values::is_control) {
-                out.escapes.push(format!("raw control character in {msg:?}"));
+            if msg.contains(|c: char| c != '\n' && nassella_core::values::is_control(c)) {
+                out.escapes
+                    .push(format!("raw control character in {msg:?}"));
             }
-            if msg.contains(" line ") {
+            let first = msg.lines().next().unwrap_or("");
+            let placed = first
+                .strip_prefix("error at ")
+                .and_then(|rest| rest.split_once(&format!(" ({FILE}:")))
+                .and_then(|(path, rest)| rest.split_once("):").map(|(line, _)| (path, line)))
+                .and_then(|(path, line)| Some((path, line.parse::<u32>().ok()?)))
+                .is_some_and(|(path, line)| !path.is_empty() && line >= 1 && line <= lines);
+            if placed {
+                out.path_and_line += 1;
+            } else if msg.contains(" line ") {
                 out.line_only += 1;
             } else {
                 out.none += 1;
+                out.unlocated.push(msg);
             }
             return;
         }
@@ -410,10 +461,30 @@ fn text<'a>(b: &'a nassella_core::Bundle, path: &str, out: &mut Outcome) -> &'a 
 
 /// Directives the units may use: anything else came from a value.
 const UNIT_DIRECTIVES: [&str; 24] = [
-    "After", "Before", "ConditionPathExists", "Conflicts", "DefaultDependencies", "Description",
-    "ExecStart", "ExecStartPost", "ExecStop", "OnCalendar", "Options", "PartOf", "Persistent",
-    "RemainAfterExit", "RequiredBy", "Requires", "RequiresMountsFor", "Requisite",
-    "TimeoutStartSec", "Type", "WantedBy", "Wants", "What", "Where",
+    "After",
+    "Before",
+    "ConditionPathExists",
+    "Conflicts",
+    "DefaultDependencies",
+    "Description",
+    "ExecStart",
+    "ExecStartPost",
+    "ExecStop",
+    "OnCalendar",
+    "Options",
+    "PartOf",
+    "Persistent",
+    "RemainAfterExit",
+    "RequiredBy",
+    "Requires",
+    "RequiresMountsFor",
+    "Requisite",
+    "TimeoutStartSec",
+    "Type",
+    "WantedBy",
+    "Wants",
+    "What",
+    "Where",
 ];
 
 fn check_artifacts(
@@ -452,7 +523,11 @@ fn check_artifacts(
         }
     }
     if let Some(bk) = &a.backup {
-        let timer = text(bundle, "instance/etc/systemd/system/nassella-backup.timer", out);
+        let timer = text(
+            bundle,
+            "instance/etc/systemd/system/nassella-backup.timer",
+            out,
+        );
         let directives: Vec<&str> = timer
             .lines()
             .filter_map(|l| l.split_once('=').map(|(k, _)| k))
@@ -463,8 +538,7 @@ fn check_artifacts(
             out.escapes.push(format!("backup timer is {timer:?}"));
         }
         // restic.env as written on the server: exactly these keys, once each.
-        let plan = instance_plan(&compose(stack).expect("it built"), &case.keys)
-            .expect("it built");
+        let plan = instance_plan(&compose(stack).expect("it built"), &case.keys).expect("it built");
         let env = plan
             .0
             .iter()
@@ -490,7 +564,8 @@ fn check_artifacts(
         }
         for (k, v) in &a.backup_env {
             if !env.contains(&format!("\n{k}={v}\n")) {
-                out.escapes.push(format!("restic.env does not hold {k} as given"));
+                out.escapes
+                    .push(format!("restic.env does not hold {k} as given"));
             }
         }
         // backup.sh: the image and repository are single shell words with the values asked for.
@@ -499,7 +574,9 @@ fn check_artifacts(
             ("RESTIC_IMAGE", &bk.restic_image),
             ("REPOSITORY", &bk.repository),
         ] {
-            if !script.contains(&format!("\nreadonly {var}={}\n", sh_quote(v))) || v.starts_with('-') {
+            if !script.contains(&format!("\nreadonly {var}={}\n", sh_quote(v)))
+                || v.starts_with('-')
+            {
                 out.escapes.push(format!("backup.sh {var} is not {v:?}"));
             }
         }
@@ -523,18 +600,24 @@ fn check_artifacts(
                 .collect();
             let got: BTreeSet<String> = sites.into_iter().collect();
             if got != want {
-                out.escapes.push(format!("Caddyfile sites {got:?}, want {want:?}"));
+                out.escapes
+                    .push(format!("Caddyfile sites {got:?}, want {want:?}"));
             }
             let email: Vec<&Vec<String>> = global.iter().filter(|d| d[0] == "email").collect();
-            match (&a.email, caddy.contains("local_certs") || caddy.contains("auto_https off")) {
+            match (
+                &a.email,
+                caddy.contains("local_certs") || caddy.contains("auto_https off"),
+            ) {
                 (Some(e), false) if email.len() != 1 || email[0][1..] != [e.clone()] => {
-                    out.escapes.push(format!("Caddyfile email {email:?}, want {e:?}"));
+                    out.escapes
+                        .push(format!("Caddyfile email {email:?}, want {e:?}"));
                 }
                 _ => {}
             }
             for d in &global {
                 if !["email", "acme_ca", "local_certs", "auto_https"].contains(&d[0].as_str()) {
-                    out.escapes.push(format!("Caddyfile global directive {d:?}"));
+                    out.escapes
+                        .push(format!("Caddyfile global directive {d:?}"));
                 }
             }
         }
@@ -542,10 +625,13 @@ fn check_artifacts(
     // Compose files: only the keys we write, the image asked for.
     let proxy = text(bundle, "instance/etc/nassella/proxy/compose.yaml", out);
     match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(proxy) {
-        Err(e) => out.escapes.push(format!("proxy compose.yaml does not parse: {e}")),
+        Err(e) => out
+            .escapes
+            .push(format!("proxy compose.yaml does not parse: {e}")),
         Ok(y) => {
             if y["services"]["caddy"]["image"].as_str() != Some(a.proxy_image.as_str()) {
-                out.escapes.push("proxy image differs from the one asked for".into());
+                out.escapes
+                    .push("proxy image differs from the one asked for".into());
             }
         }
     }
@@ -558,18 +644,36 @@ fn check_artifacts(
             Ok(y) => {
                 let top: BTreeSet<String> = y
                     .as_mapping()
-                    .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                    .map(|m| {
+                        m.keys()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                if !top.iter().all(|k| ["name", "services", "networks"].contains(&k.as_str())) {
+                if !top
+                    .iter()
+                    .all(|k| ["name", "services", "networks"].contains(&k.as_str()))
+                {
                     out.escapes.push(format!("{path}: top-level keys {top:?}"));
                 }
                 for (_, s) in y["services"].as_mapping().into_iter().flatten() {
                     for k in s.as_mapping().into_iter().flatten().map(|(k, _)| k) {
                         let k = k.as_str().unwrap_or("");
                         if ![
-                            "image", "restart", "entrypoint", "command", "user", "environment",
-                            "env_file", "volumes", "networks", "ports", "healthcheck",
-                            "depends_on", "shm_size", "security_opt",
+                            "image",
+                            "restart",
+                            "entrypoint",
+                            "command",
+                            "user",
+                            "environment",
+                            "env_file",
+                            "volumes",
+                            "networks",
+                            "ports",
+                            "healthcheck",
+                            "depends_on",
+                            "shm_size",
+                            "security_opt",
                         ]
                         .contains(&k)
                         {
@@ -636,7 +740,10 @@ pub fn caddy_sites(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String
             let mut t = String::new();
             i += 1;
             while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' && i + 1 < chars.len() && (chars[i + 1] == '"' || chars[i + 1] == '\\') {
+                if chars[i] == '\\'
+                    && i + 1 < chars.len()
+                    && (chars[i + 1] == '"' || chars[i + 1] == '\\')
+                {
                     i += 1;
                 }
                 if chars[i] == '\n' {
@@ -788,18 +895,28 @@ pub fn real_tools(case: &Case) -> Vec<String> {
     let Ok((stack, _)) = nassella_cli::config::parse(FILE, &case.text) else {
         return refused;
     };
-    let Ok(v) = compose(&stack) else { return refused };
+    let Ok(v) = compose(&stack) else {
+        return refused;
+    };
     let Ok((files, _)) = instance_plan(&v, &case.keys) else {
         return refused;
     };
-    let get = |path: &str| files.iter().find(|f| f.path == path).map(|f| f.contents.clone());
+    let get = |path: &str| {
+        files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.contents.clone())
+    };
     let mut attempt = |what: String, f: &mut dyn FnMut()| {
         if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
             let msg = p
                 .downcast_ref::<String>()
                 .cloned()
                 .unwrap_or_else(|| "refused".into());
-            refused.push(format!("{what}: {}", msg.chars().take(2000).collect::<String>()));
+            refused.push(format!(
+                "{what}: {}",
+                msg.chars().take(2000).collect::<String>()
+            ));
         }
     };
     if let (Some(caddyfile), Some(page)) = (

@@ -19,9 +19,9 @@ pub use units::systemd_quote;
 use crate::composer::ValidatedStack;
 use crate::report::Report;
 use crate::secrets::Keys;
+use crate::stack::Artifact;
 use crate::values::{EnvFile, EnvFileValue, EnvName};
 use crate::ProblemKind;
-use crate::stack::Artifact;
 
 /// The Caddy image of the proxy.
 pub const CADDY_IMAGE: &str = "caddy:2.11.4-alpine";
@@ -283,7 +283,11 @@ fn secrets(v: &ValidatedStack, keys: &Keys) -> Result<Secrets, Report> {
                 }
                 crate::SecretSource::Env(var) => match keys.provided(var) {
                     None => {
-                        r.error(&path, None, ProblemKind::EnvSecretMissing { var: var.clone() });
+                        r.error(
+                            &path,
+                            None,
+                            ProblemKind::EnvSecretMissing { var: var.clone() },
+                        );
                         continue;
                     }
                     Some(v) => v.to_owned(),
@@ -334,7 +338,10 @@ fn secrets(v: &ValidatedStack, keys: &Keys) -> Result<Secrets, Report> {
                 r.error(
                     &path,
                     None,
-                    unusable("Nassella sets this variable itself from the config and the master key".into()),
+                    unusable(
+                        "Nassella sets this variable itself from the config and the master key"
+                            .into(),
+                    ),
                 );
                 continue;
             }

@@ -69,8 +69,20 @@ const SHORTHANDS: [&str; 9] = [
 ];
 
 const WEEKDAYS: [&str; 14] = [
-    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "monday", "tuesday", "wednesday",
-    "thursday", "friday", "saturday", "sunday",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 
 /// The shape of systemd.time's calendar events: a shorthand alone, or in order an optional
