@@ -52,6 +52,9 @@ fn main() -> std::process::ExitCode {
     for e in &tally.escapes {
         println!("escape: {e}");
     }
+    for u in &tally.line_only_samples {
+        println!("line only: {u}");
+    }
     for u in &tally.unlocated {
         println!("no place: {u}");
     }

@@ -172,9 +172,10 @@ fn key_lines(file: &str, text: &str) -> BTreeMap<String, Origin> {
         }
     }
     let mut out = BTreeMap::new();
-    if let Ok(doc) = toml::de::DeTable::parse(text) {
-        walk(file, text, "", doc.get_ref(), 0, &mut out);
-    }
+    // The recovering parser keeps every key it could read, so even a file with a syntax error
+    // (a value nested deeper than the parser goes) names the key on the error's line.
+    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+    walk(file, text, "", doc.get_ref(), 0, &mut out);
     // The composer checks the two proxy ports together.
     for port in ["instance.http_port", "instance.https_port"] {
         if let Some(o) = out.get(port).cloned() {
@@ -228,15 +229,17 @@ fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> String {
             None => format!("error at {file}:{line}: {}", e.message().trim_end()),
         }
     });
-    let full = match place {
-        Some(p) => format!("{p}\n{file}: {e}"),
-        None => format!("{file}: {e}"),
-    };
-    // Keep the line breaks of the parser's own rendering; escape every other control character.
-    full.split('\n')
+    // Keep the line breaks of the parser's own rendering (its snippet of the file); escape
+    // every other control character, and all of them in our first line (a key may hold any).
+    let parser = format!("{file}: {e}")
+        .split('\n')
         .map(escape_controls)
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    match place {
+        Some(p) => format!("{}\n{parser}", escape_controls(&p)),
+        None => parser,
+    }
 }
 
 /// The problems of a config file that had errors, with those the composer finds in what did

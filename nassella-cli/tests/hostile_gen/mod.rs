@@ -365,6 +365,8 @@ pub struct Outcome {
     pub escapes: Vec<String>,
     /// Errors with neither path nor line, as printed.
     pub unlocated: Vec<String>,
+    /// Errors with a line only, as printed.
+    pub line_only_samples: Vec<String>,
 }
 
 /// Run one case through the config reader, the composer and the renderers.
@@ -401,6 +403,7 @@ fn check(case: &Case, out: &mut Outcome) {
                 out.path_and_line += 1;
             } else if msg.contains(" line ") {
                 out.line_only += 1;
+                out.line_only_samples.push(msg);
             } else {
                 out.none += 1;
                 out.unlocated.push(msg);
@@ -496,11 +499,17 @@ fn check_artifacts(
     let a = &case.asked;
     // update.conf: exactly three keys, with the values asked for.
     let conf = text(bundle, "instance/etc/flatcar/update.conf", out);
-    let want = format!(
-        "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
-        a.window_start, a.window_length
-    );
-    if conf != want {
+    // Read it as the env-file grammar it is: one `KEY=value` per line (a CR ends a line too).
+    let pairs: Vec<(&str, &str)> = conf
+        .split_terminator(['\n', '\r'])
+        .map(|l| l.split_once('=').unwrap_or((l, "")))
+        .collect();
+    let want = [
+        ("REBOOT_STRATEGY", "reboot"),
+        ("LOCKSMITHD_REBOOT_WINDOW_START", a.window_start.as_str()),
+        ("LOCKSMITHD_REBOOT_WINDOW_LENGTH", a.window_length.as_str()),
+    ];
+    if pairs != want || conf.contains('\0') {
         out.escapes.push(format!("update.conf is {conf:?}"));
     }
     // Units: only known directives, each line a comment, a section or one `Key=value`; the
@@ -546,7 +555,7 @@ fn check_artifacts(
             .map(|f| String::from_utf8_lossy(&f.contents).into_owned())
             .unwrap_or_default();
         let mut keys: Vec<String> = env
-            .lines()
+            .split_terminator(['\n', '\r'])
             .map(|l| l.split_once('=').map_or(l, |(k, _)| k).to_owned())
             .collect();
         keys.sort();
@@ -827,6 +836,8 @@ pub struct Tally {
     pub escapes: Vec<String>,
     /// The first errors without a location.
     pub unlocated: Vec<String>,
+    /// The first errors with a line only.
+    pub line_only_samples: Vec<String>,
     /// Built cases checked with the real tools, and what they refused.
     pub real_checked: u64,
     /// Error-location table.
@@ -853,6 +864,11 @@ impl Tally {
             }
         }
         self.escape_count += o.escapes.len();
+        for u in &o.line_only_samples {
+            if self.line_only_samples.len() < 5 {
+                self.line_only_samples.push(format!("case {n}: {u}"));
+            }
+        }
         for u in &o.unlocated {
             if self.unlocated.len() < 10 {
                 self.unlocated.push(format!("case {n}: {u}"));
