@@ -136,3 +136,15 @@ fn the_reported_attacks_are_refused_at_their_key_and_line() {
     let e = nassella_cli::config::parse("c.config", text).expect_err("unknown key");
     assert!(e.contains("emial") && e.contains("line 3"), "{e}");
 }
+
+/// When every app has an error, the report does not add "the stack has no apps".
+#[test]
+fn no_apps_is_not_reported_when_each_app_had_an_error() {
+    let text = "[instance]\nname = \"x\"\nprovider = \"local\"\n[apps.web]\napp = \"hello\"\nhots = \"a.example.com\"\n";
+    let (stack, report) = nassella_cli::config::parse("c.config", text).expect("TOML");
+    assert!(report.has_errors());
+    let more = nassella_core::compose(&stack).expect_err("no apps left");
+    let all = nassella_cli::config::merge(report, &more).to_string();
+    assert!(all.contains("apps.web.hots (c.config:6)"), "{all}");
+    assert!(!all.contains("no apps"), "{all}");
+}

@@ -257,4 +257,16 @@ mod tests {
         assert_eq!(MasterKey::from_hex(&"g".repeat(64)), Err(InvalidMasterKey));
         assert_eq!(format!("{k:?}"), "MasterKey(<redacted>)");
     }
+
+    #[test]
+    fn any_length_derives_without_panicking() {
+        let k = MasterKey::insecure_test_key();
+        // Past HKDF-SHA256's 8160 bytes per expansion.
+        let h = k.derive("x", "y", SecretFormat::Hex(10_000));
+        assert_eq!(h.len(), 20_000);
+        let a = k.derive("x", "y", SecretFormat::Alphanumeric(5_000));
+        assert_eq!(a.len(), 5_000);
+        // Up to the limit, the output is the single expansion it always was.
+        assert_eq!(&h[..64], &k.derive("x", "y", SecretFormat::Hex(32))[..64]);
+    }
 }
