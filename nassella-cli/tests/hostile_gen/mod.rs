@@ -903,8 +903,9 @@ impl Tally {
 }
 
 /// Check a built case with the real tools: `caddy validate` (which adapts the Caddyfile),
-/// `docker-compose config` on every compose file with its env files, `bash -n` on every script
-/// and `systemd-analyze calendar` on the backup schedule. Returns what they refused.
+/// `docker-compose config` on every compose file with its env files, `bash -n` on every script,
+/// `systemd-analyze verify` on every unit and `systemd-analyze calendar` on the backup schedule.
+/// Returns what they refused.
 pub fn real_tools(case: &Case) -> Vec<String> {
     use nassella_testkit as kit;
     let mut refused = Vec::new();
@@ -989,6 +990,40 @@ pub fn real_tools(case: &Case) -> Vec<String> {
                 String::from_utf8_lossy(&o.stderr)
             )),
             Err(e) => refused.push(format!("bash -n {}: {e}", f.path)),
+        }
+    }
+    // Every unit, read by systemd itself (as snapshots/tests/real_tools.rs does for the
+    // examples; the scripts the units start are not on this machine).
+    if let Ok(dir) = tempfile::tempdir() {
+        let (_, units) = instance_plan(&v, &case.keys).unwrap_or_default();
+        let mut paths = Vec::new();
+        for u in &units {
+            if let Some(c) = &u.contents {
+                let p = dir.path().join(&u.name);
+                if std::fs::write(&p, c).is_ok() {
+                    paths.push(p);
+                }
+            }
+        }
+        match std::process::Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .args(&paths)
+            .output()
+        {
+            Ok(o) => {
+                let complaints: Vec<String> = String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .filter(|l| {
+                        !(l.contains("Command /etc/nassella/bin/")
+                            && l.contains("is not executable"))
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                if !complaints.is_empty() {
+                    refused.push(format!("systemd-analyze verify: {}", complaints.join("\n")));
+                }
+            }
+            Err(e) => refused.push(format!("systemd-analyze verify: {e}")),
         }
     }
     if let Some(b) = &case.asked.backup {
