@@ -37,10 +37,10 @@ mod window;
 
 pub use calendar::CalendarSpec;
 pub use email::EmailAddress;
-pub use env::{EnvFile, EnvFileValue, EnvName, EnvValue};
+pub use env::{EnvFile, EnvFileValue, EnvName, EnvValue, MAX_ENV_VALUE};
 pub use hostname::Hostname;
 pub use image::ImageRef;
-pub use line::{escape_controls, is_control, Line};
+pub use line::{escape_controls, is_control, Line, MAX_LINE};
 pub use repository::ResticRepository;
 pub use url::HttpUrl;
 pub use window::{RebootWindowLength, RebootWindowStart};
