@@ -957,7 +957,9 @@ fn check_app(
             || format!("{sp}.image"),
             |from| format!("images.{}", path_key(from)),
         );
-        if !image_pinned(&s.image) {
+        if overridden_from.contains_key(&s.name) {
+            // An override's value is checked once, at its key in `images`.
+        } else if !image_pinned(&s.image) {
             r.error(
                 image_path,
                 so,

@@ -223,9 +223,13 @@ impl Report {
         }
     }
 
-    /// Sort errors before warnings, keeping the order found within each.
+    /// Sort errors before warnings, keeping the order found within each, and drop repeats (an
+    /// image override used by several services is one problem at `images."…"`).
     pub(crate) fn finish(&mut self) {
         self.problems.sort_by_key(|p| p.severity);
+        let mut seen = std::collections::HashSet::new();
+        self.problems
+            .retain(|p| seen.insert((p.severity, p.path.clone(), p.kind.to_string())));
     }
 }
 

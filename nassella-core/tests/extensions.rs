@@ -437,3 +437,33 @@ fn render_reports_a_missing_or_unusable_environment_secret_instead_of_panicking(
     .expect_err("restic's own");
     assert!(r.to_string().contains("RESTIC_PASSWORD"), "{r}");
 }
+
+#[test]
+fn a_bad_image_override_is_one_problem_at_its_key() {
+    #[derive(Debug)]
+    struct Two;
+    impl App for Two {
+        fn kind(&self) -> &str {
+            "two"
+        }
+        fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
+            let mut c = Contribution::new();
+            let n = c.network(Network::internal("n"));
+            c.service(Service::new("a", "example/x:1.0").network(&n));
+            c.service(Service::new("b", "example/x:1.0").network(&n));
+            c
+        }
+    }
+    let r = compose(
+        &Stack::new(Instance::new("test"))
+            .app(Two)
+            .image_override("example/x:1.0", "--privileged"),
+    )
+    .expect_err("bad override");
+    let at: Vec<_> = r
+        .problems()
+        .iter()
+        .filter(|p| p.path == "images.\"example/x:1.0\"")
+        .collect();
+    assert_eq!(at.len(), 1, "{r}");
+}
