@@ -5,7 +5,7 @@
 //! once, each with the path in the stack and the line that declared it:
 //!
 //! ```text
-//! error at backup.retention (examples/src/mistake.rs:24:13): retention keeps nothing: keep at least one daily, weekly or monthly snapshot
+//! error at backup.keep_daily (examples/src/mistake.rs:24:13): retention keeps nothing: keep at least one daily, weekly or monthly snapshot (keep_daily, keep_weekly, keep_monthly)
 //! error at apps.cloud.routes[0].host (examples/src/mistake.rs:32:10): `Cloud.example.com` is not a valid hostname: use lowercase letters only
 //! error at apps.git.routes[0].host (examples/src/mistake.rs:34:10): hostname `vault.example.com` is already served by apps.vaultwarden.routes[0].host; each hostname can be routed to one app only
 //! 3 error(s), 0 warning(s)

@@ -332,7 +332,8 @@ impl App for Outline {
             .depends_on_healthy("redis");
         if let Some(oidc) = &self.oidc {
             let client_secret = c.secret(match &oidc.client_secret_env {
-                Some(var) => Secret::from_env("oidc-client-secret", var),
+                Some(var) => Secret::from_env("oidc-client-secret", var)
+                    .for_setting("oidc.client_secret_env"),
                 None => Secret::new("oidc-client-secret", SecretFormat::Alphanumeric(48)),
             });
             app = app

@@ -313,7 +313,7 @@ fn two_copies_coexist_except_for_hostnames() {
             &format!("two {kind}"),
         );
         assert_eq!(v.apps().len(), 2);
-        let bundle = render(&v, &keys());
+        let bundle = render(&v, &keys()).unwrap_or_else(|r| panic!("{r}"));
         assert_ne!(
             text(
                 &bundle,

@@ -146,7 +146,9 @@ fn mail_settings_mistakes_are_reported_at_their_field() {
     let odd = Smtp::new("smtp.example.com", "a@example.com").login("a@example.com", "lower_case");
     let report = errors(Box::new(Vaultwarden::new("vault.example.com").smtp(odd)));
     assert!(
-        report.contains("apps.vaultwarden.secrets.smtp-password") && report.contains("lower_case"),
+        report.contains("apps.vaultwarden.smtp.password_env")
+            && report.contains("lower_case")
+            && !report.contains("src/blocks/smtp.rs"),
         "{report}"
     );
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use nassella_core::values::{escape_controls, path_key, Line};
 use nassella_core::{
     Backup, Instance, Origin, ProblemKind, Provider, Report, Retention, Stack, Tls, Updates,
 };
@@ -129,23 +130,176 @@ fn line_of(text: &str, offset: usize) -> u32 {
     .unwrap_or(u32::MAX)
 }
 
+/// Deepest table nesting whose keys get their own line; deeper keys are reported at the line
+/// of their nearest recorded ancestor.
+const MAX_DEPTH: usize = 64;
+
+/// The line of every key in the document, by the problem path that names it (`instance.name`,
+/// `backup.schedule`, `apps.cloud.smtp.password_env`, `images."caddy:2.11.4-alpine"`), taken
+/// from the TOML parser's spans: comments, spacing in headers (`[ backup ]`) and repeated text
+/// cannot mislead it.
+fn key_lines(file: &str, text: &str) -> BTreeMap<String, Origin> {
+    fn walk(
+        file: &str,
+        text: &str,
+        prefix: &str,
+        table: &toml::de::DeTable<'_>,
+        depth: usize,
+        out: &mut BTreeMap<String, Origin>,
+    ) {
+        for (key, value) in table {
+            // App ids are written as they are (the composer names `apps.<id>`); other keys are
+            // quoted when they are not bare words.
+            let segment = if prefix == "apps" {
+                key.get_ref().to_string()
+            } else {
+                path_key(key.get_ref())
+            };
+            let path = if prefix.is_empty() {
+                segment
+            } else {
+                format!("{prefix}.{segment}")
+            };
+            let origin = Origin::file_line(file, line_of(text, key.span().start));
+            out.entry(path.clone()).or_insert(origin);
+            if depth < MAX_DEPTH {
+                walk_value(file, text, &path, value.get_ref(), depth + 1, out);
+            }
+        }
+    }
+    fn walk_value(
+        file: &str,
+        text: &str,
+        path: &str,
+        value: &toml::de::DeValue<'_>,
+        depth: usize,
+        out: &mut BTreeMap<String, Origin>,
+    ) {
+        if let Some(t) = value.as_table() {
+            walk(file, text, path, t, depth, out);
+        } else if let Some(items) = value.as_array() {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                out.entry(p.clone())
+                    .or_insert_with(|| Origin::file_line(file, line_of(text, item.span().start)));
+                if depth < MAX_DEPTH {
+                    walk_value(file, text, &p, item.get_ref(), depth + 1, out);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    // The recovering parser keeps every key it could read, so even a file with a syntax error
+    // (a value nested deeper than the parser goes) names the key on the error's line.
+    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+    walk(file, text, "", doc.get_ref(), 0, &mut out);
+    // The composer checks the two proxy ports together.
+    for port in ["instance.http_port", "instance.https_port"] {
+        if let Some(o) = out.get(port).cloned() {
+            out.entry("instance.host_ports".into()).or_insert(o);
+        }
+    }
+    out
+}
+
+/// Every string in an app's settings that holds a control character: no app setting needs one,
+/// and a value that does could break out of the file it lands in.
+fn control_characters(
+    path: &str,
+    value: &toml::Value,
+    depth: usize,
+    out: &mut Vec<(String, String)>,
+) {
+    match value {
+        toml::Value::String(s) => {
+            if let Err(e) = Line::parse(s) {
+                out.push((path.to_owned(), e.reason().to_owned()));
+            }
+        }
+        toml::Value::Array(items) if depth < MAX_DEPTH => {
+            for (i, v) in items.iter().enumerate() {
+                control_characters(&format!("{path}[{i}]"), v, depth + 1, out);
+            }
+        }
+        toml::Value::Table(t) if depth < MAX_DEPTH => {
+            for (k, v) in t {
+                control_characters(&format!("{path}.{}", path_key(k)), v, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The TOML parser's error, led by the key path and line it is about (the deepest key written
+/// on the line the parser points at), then the parser's own rendering with the offending text;
+/// control characters escaped.
+fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> String {
+    let place = e.span().map(|span| {
+        let line = line_of(text, span.start);
+        let path = key_lines(file, text)
+            .into_iter()
+            .filter(|(_, o)| o.line == line)
+            .map(|(p, _)| p)
+            .max_by_key(String::len);
+        match path {
+            Some(p) => format!("error at {p} ({file}:{line}): {}", e.message().trim_end()),
+            None => format!("error at {file}:{line}: {}", e.message().trim_end()),
+        }
+    });
+    // Keep the line breaks of the parser's own rendering (its snippet of the file); escape
+    // every other control character, and all of them in our first line (a key may hold any).
+    let parser = format!("{file}: {e}")
+        .split('\n')
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n");
+    match place {
+        Some(p) => format!("{}\n{parser}", escape_controls(&p)),
+        None => parser,
+    }
+}
+
+/// The problems of a config file that had errors, with those the composer finds in what did
+/// parse — except "the stack has no apps" when the apps are missing because each had an error.
+#[must_use]
+pub fn merge(config: Report, composed: &Report) -> Report {
+    let app_errors = config
+        .problems()
+        .iter()
+        .any(|p| p.path.starts_with("apps.") || p.path == "apps");
+    let mut all = config;
+    for p in composed.problems() {
+        if app_errors && p.kind == ProblemKind::NoApps {
+            continue;
+        }
+        all.push(p.clone());
+    }
+    all
+}
+
 /// Read a config file's text into a stack. Problems that are the file's own (unknown app,
 /// settings that do not fit) come back in the report; the stack holds every app that parsed.
+/// Every key's line is recorded in the stack ([`Stack::locate`]), so each problem the composer
+/// finds later names the line of the key it is about.
 ///
 /// # Errors
-/// The TOML parser's message (it names line and column) when the text is not a config file.
+/// The TOML parser's message (it names line and column) when the text is not a config file,
+/// with control characters escaped.
 pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
-    let cfg: ConfigFile = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    let cfg: ConfigFile = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
     let mut report = Report::new();
-    let at = |needle: &str| {
-        let off = text.find(needle).unwrap_or(0);
-        Origin::file_line(file, line_of(text, off))
+    let lines = key_lines(file, text);
+    let at = |path: &str| {
+        lines
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| Origin::file_line(file, 1))
     };
 
     let i = cfg.instance;
     let mut instance = Instance::new(i.name)
         .provider(i.provider)
-        .declared_at(at("[instance]"));
+        .declared_at(at("instance"));
     if let Some(v) = i.server_type {
         instance = instance.server_type(v);
     }
@@ -187,6 +341,9 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
         });
     }
     let mut stack = Stack::new(instance);
+    for (path, origin) in &lines {
+        stack = stack.locate(path.clone(), origin.clone());
+    }
     for (from, to) in cfg.images {
         stack = stack.image_override(from, to);
     }
@@ -208,7 +365,7 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
     if let Some(b) = cfg.backup {
         let d = Retention::default();
         let mut backup = Backup::new(b.repository)
-            .declared_at(at("[backup]"))
+            .declared_at(at("backup"))
             .retention(Retention {
                 daily: b.keep_daily.unwrap_or(d.daily),
                 weekly: b.keep_weekly.unwrap_or(d.weekly),
@@ -232,6 +389,14 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
         let id = id.into_inner();
         let mut table = table.into_inner();
         let path = format!("apps.{id}");
+        let mut controls = Vec::new();
+        for (k, v) in &table {
+            control_characters(&format!("{path}.{}", path_key(k)), v, 0, &mut controls);
+        }
+        for (p, why) in controls {
+            let o = nassella_core::report::locate_in(&lines, &p).unwrap_or(origin.clone());
+            report.error(p, Some(&o), ProblemKind::InvalidSettings(why));
+        }
         let Some(kind) = table.remove("app") else {
             report.error(
                 &path,
@@ -277,14 +442,9 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
                     .filter(|k| table.contains_key(*k));
                 let (path, origin) = match key {
                     Some(k) => {
-                        let start = text[..].find(&format!("[apps.{id}]")).unwrap_or(0);
-                        let at_key = text[start..]
-                            .find(&format!("\n{k}"))
-                            .map_or(start, |o| start + o + 1);
-                        (
-                            format!("{path}.{k}"),
-                            Origin::file_line(file, line_of(text, at_key)),
-                        )
+                        let p = format!("{path}.{}", path_key(k));
+                        let o = lines.get(&p).cloned().unwrap_or(origin);
+                        (p, o)
                     }
                     None => (path, origin),
                 };

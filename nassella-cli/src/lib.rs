@@ -573,15 +573,11 @@ fn load(input: &Input, given: Option<Stack>) -> Result<Option<Stack>> {
     let name = input.config.display().to_string();
     let (stack, report) = config::parse(&name, &text).map_err(anyhow::Error::msg)?;
     if report.has_errors() {
-        let mut all = report;
         let more = match nassella_core::compose(&stack) {
             Ok(v) => v.warnings().clone(),
             Err(r) => r,
         };
-        for p in more.problems() {
-            all.push(p.clone());
-        }
-        print_report(&all);
+        print_report(&config::merge(report, &more));
         return Ok(None);
     }
     Ok(Some(stack))

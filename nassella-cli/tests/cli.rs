@@ -335,7 +335,8 @@ fn an_smtp_password_comes_from_the_environment_never_from_the_config() {
     let o = build(None);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("apps.vault.secrets.smtp-password")
+        // The user's key and its line, not the secret's internal name.
+        stderr(&o).contains("error at apps.vault.smtp.password_env (apps.config:")
             && stderr(&o).contains("VAULT_SMTP_PASSWORD is not set"),
         "{}",
         stderr(&o)

@@ -3,6 +3,13 @@
 //! An app is an ordinary Rust value (its settings). Asked by the composer, it returns a
 //! `Contribution`: services, networks, volumes, routes, secrets, backup hooks and jobs. It mutates
 //! no shared state; the composer stamps each item with the app's id and checks cross-app rules.
+//!
+//! Whatever an app passes on — images, environment names and values, commands, schedules, route
+//! paths, headers — is checked by the composer against the grammar of the file it lands in (the
+//! types of [`crate::values`]), exactly as for the catalog's apps, and a value that does not fit
+//! is a problem at its path, never a broken file. An app may use the same types in
+//! [`App::check`] to report a setting early (`Hostname::parse(&self.host)`), and should name the
+//! setting a user-supplied secret comes from with [`crate::Secret::for_setting`].
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,6 +11,85 @@ use crate::model::{
 use crate::problem::ProblemKind as P;
 use crate::report::{Origin, Report};
 use crate::stack::{Backup, Instance, Stack};
+use crate::values::{
+    path_key, CalendarSpec, EmailAddress, EnvFileValue, EnvName, EnvValue, HttpUrl, ImageRef,
+    InvalidValue, Line, RebootWindowLength, RebootWindowStart, ResticRepository,
+};
+
+/// Longest derived secret, in characters or bytes (far above any app's need, far below the
+/// key derivation's limit).
+pub const MAX_SECRET_LEN: usize = 1024;
+
+/// The instance- and backup-level values as the renderers write them: typed, so only values
+/// that fit their artifact's grammar reach it.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    pub(crate) window_start: RebootWindowStart,
+    pub(crate) window_length: RebootWindowLength,
+    pub(crate) acme_email: Option<EmailAddress>,
+    pub(crate) proxy_image: ImageRef,
+    pub(crate) backup: Option<CheckedBackup>,
+}
+
+/// The backup settings, typed.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedBackup {
+    pub(crate) repository: ResticRepository,
+    pub(crate) schedule: CalendarSpec,
+    pub(crate) notify_url: Option<HttpUrl>,
+    pub(crate) restic_image: ImageRef,
+}
+
+/// Record a failed parse as an error at `path`; the value when it parsed.
+fn typed<T>(
+    r: &mut Report,
+    path: impl Into<String>,
+    origin: Option<&Origin>,
+    parsed: Result<T, InvalidValue>,
+) -> Option<T> {
+    match parsed {
+        Ok(v) => Some(v),
+        Err(e) => {
+            r.error(path, origin, P::InvalidValue(e));
+            None
+        }
+    }
+}
+
+/// Text an app passes to a program (a command argument, a health check): anything a process
+/// can receive, i.e. no NUL and no control characters other than tab and newline.
+fn check_arg(r: &mut Report, path: impl Into<String>, origin: Option<&Origin>, arg: &str) {
+    if let Err(e) = EnvValue::parse(arg) {
+        r.error(
+            path,
+            origin,
+            P::InvalidValue(InvalidValue(e.0.replacen("the value", "the argument", 1))),
+        );
+    }
+}
+
+/// A value written into the Caddyfile: one line, and no `{$`, which Caddy expands from its own
+/// environment before it reads the file (no quoting stops that).
+fn check_caddy(r: &mut Report, path: impl Into<String>, origin: Option<&Origin>, s: &str) {
+    let path = path.into();
+    if s.contains("{$") {
+        r.error(
+            path,
+            origin,
+            P::InvalidValue(InvalidValue(format!(
+                "{} holds `{{$`, which Caddy would replace with one of its environment variables",
+                crate::values::shown(s)
+            ))),
+        );
+    } else {
+        check_line(r, path, origin, s);
+    }
+}
+
+/// A single-line setting (no control characters).
+fn check_line(r: &mut Report, path: impl Into<String>, origin: Option<&Origin>, s: &str) {
+    typed(r, path, origin, Line::parse(s));
+}
 
 /// Longest app id: it prefixes container, network and unit names.
 pub const MAX_APP_ID: usize = 32;
@@ -134,12 +213,13 @@ impl ValidatedApp {
 #[derive(Debug, Clone)]
 pub struct ValidatedStack {
     pub(crate) instance: Instance,
-    /// The proxy's image, after the stack's image overrides.
-    pub(crate) proxy_image: String,
     pub(crate) backup: Option<Backup>,
     pub(crate) apps: Vec<ValidatedApp>,
     pub(crate) registry: Option<crate::Registry>,
     pub(crate) warnings: Report,
+    pub(crate) checked: Checked,
+    /// Where each setting was written (see [`Stack::locate`]), for problems found later.
+    pub(crate) locations: BTreeMap<String, Origin>,
 }
 
 impl ValidatedStack {
@@ -205,8 +285,30 @@ impl ValidatedStack {
 /// A [`Report`] with every error and warning found, when there is at least one error.
 pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
     let mut r = Report::new();
-    check_instance(&stack.instance, &mut r);
-    check_backup(stack.backup.as_ref(), &mut r);
+    let window = check_instance(&stack.instance, &mut r);
+    // Where an image comes from: the override's key when the stack replaces it.
+    let image_source = |image: &str, default_path: String| -> (String, String) {
+        match stack.image_overrides.iter().find(|(from, _)| from == image) {
+            Some((from, to)) => (to.clone(), format!("images.{}", path_key(from))),
+            None => (image.to_owned(), default_path),
+        }
+    };
+    let (proxy_image, proxy_path) = image_source(crate::render::CADDY_IMAGE, "images".to_owned());
+    let proxy_image = typed(&mut r, proxy_path, None, ImageRef::parse(&proxy_image));
+    let backup = stack.backup.as_ref().map(|b| {
+        let (image, path) = image_source(&b.restic_image, "backup.restic_image".to_owned());
+        check_backup(b, &image, &path, &mut r)
+    });
+    if stack.backup.is_none() {
+        r.warn("backup", None, P::InvalidBackup(
+            "no backup is configured: data lives only on the server's volume; add a [backup] section".into(),
+        ));
+    }
+    for (from, to) in &stack.image_overrides {
+        let path = format!("images.{}", path_key(from));
+        check_line(&mut r, path.clone(), None, from);
+        typed(&mut r, path, None, ImageRef::parse(to));
+    }
     crate::registry::check(stack.registry.as_ref(), &mut r);
     if let Some(b) = &stack.backup {
         crate::schedule::check_backup_window(b, &stack.instance.updates, &mut r);
@@ -269,16 +371,18 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
             instance: &stack.instance,
         };
         let mut c = sa.app.contribute(&cx);
+        let mut overridden_from = BTreeMap::new();
         for s in &mut c.services {
-            if let Some((_, to)) = stack
+            if let Some((from, to)) = stack
                 .image_overrides
                 .iter()
                 .find(|(from, _)| *from == s.image)
             {
+                overridden_from.insert(s.name.clone(), from.clone());
                 s.image.clone_from(to);
             }
         }
-        let proxied = check_app(&base, origin, &c, &mut r);
+        let proxied = check_app(&base, origin, &c, &overridden_from, &mut r);
 
         for (i, route) in c.routes.iter().enumerate() {
             let path = format!("{base}.routes[{i}].host");
@@ -346,34 +450,78 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
     }
 
     check_memory(&stack.instance, &apps, &mut r);
+    r.locate(&stack.locations);
     r.finish();
+    let (Some((window_start, window_length, acme_email)), Some(proxy_image)) =
+        (window, proxy_image)
+    else {
+        return Err(r);
+    };
+    let checked_backup = match backup {
+        Some(Some(b)) => Some(b),
+        Some(None) => return Err(r),
+        None => None,
+    };
     if r.has_errors() {
         return Err(r);
     }
     apps.sort_by(|a, b| a.id.cmp(&b.id));
-    let overridden = |image: &str| {
-        stack
-            .image_overrides
-            .iter()
-            .find(|(from, _)| from == image)
-            .map_or_else(|| image.to_owned(), |(_, to)| to.clone())
-    };
     let mut backup = stack.backup.clone();
-    if let Some(b) = &mut backup {
-        b.restic_image = overridden(&b.restic_image);
+    if let (Some(b), Some(typed)) = (&mut backup, &checked_backup) {
+        b.restic_image = typed.restic_image.to_string();
     }
     Ok(ValidatedStack {
-        proxy_image: overridden(crate::render::CADDY_IMAGE),
         instance: stack.instance.clone(),
         backup,
         apps,
         registry: stack.registry.clone(),
         warnings: r,
+        checked: Checked {
+            window_start,
+            window_length,
+            acme_email,
+            proxy_image,
+            backup: checked_backup,
+        },
+        locations: stack.locations.clone(),
     })
 }
 
-fn check_instance(i: &Instance, r: &mut Report) {
+/// Check the instance; returns its typed reboot window and ACME e-mail when they parse.
+#[allow(clippy::type_complexity)]
+fn check_instance(
+    i: &Instance,
+    r: &mut Report,
+) -> Option<(RebootWindowStart, RebootWindowLength, Option<EmailAddress>)> {
     let o = Some(&i.origin);
+    let start = typed(
+        r,
+        "instance.reboot_window_start",
+        o,
+        RebootWindowStart::parse(&i.updates.window_start),
+    );
+    let length = typed(
+        r,
+        "instance.reboot_window_length",
+        o,
+        RebootWindowLength::parse(&i.updates.window_length),
+    );
+    let email = match &i.tls {
+        crate::Tls::Acme { email: Some(e), .. } => {
+            typed(r, "instance.tls.email", o, EmailAddress::parse(e)).map(Some)
+        }
+        _ => Some(None),
+    };
+    if let Some(id) = &i.image_id {
+        check_line(r, "instance.image_id", o, id);
+    }
+    check_line(r, "instance.image_selector", o, &i.image_selector);
+    for (path, v) in [
+        ("instance.docker_compose.url", &i.docker_compose.url),
+        ("instance.docker_compose.hash", &i.docker_compose.hash),
+    ] {
+        check_line(r, path, o, v);
+    }
     if !valid_name(&i.name, MAX_INSTANCE_NAME) {
         r.error(
             "instance.name",
@@ -484,15 +632,7 @@ fn check_instance(i: &Instance, r: &mut Report) {
             )),
         );
     }
-    if let crate::Tls::Acme { email: Some(e), .. } = &i.tls {
-        if !e.contains('@') || e.chars().any(char::is_whitespace) {
-            r.error(
-                "instance.tls.email",
-                o,
-                P::InvalidInstance(format!("`{e}` is not an email address")),
-            );
-        }
-    }
+    Some((start?, length?, email?))
 }
 
 /// The apps' memory hints plus the host's own share against the server type's memory, when both
@@ -532,6 +672,15 @@ fn check_memory(i: &Instance, apps: &[ValidatedApp], r: &mut Report) {
     );
 }
 
+/// Where a problem with secret `s` of the app at `base` is reported: the app setting it comes
+/// from when the app named one ([`Secret::for_setting`]), else `<base>.secrets.<name>`.
+pub(crate) fn secret_path(base: &str, s: &Secret) -> String {
+    match &s.setting {
+        Some(setting) => format!("{base}.{setting}"),
+        None => format!("{base}.secrets.{}", s.name),
+    }
+}
+
 /// The value of `app`'s secret `s`: derived from the master key, or supplied in the environment
 /// (`None` when it was not supplied; [`crate::build`] reports that before rendering).
 pub(crate) fn secret_value(keys: &crate::Keys, app: &str, s: &Secret) -> Option<String> {
@@ -541,79 +690,69 @@ pub(crate) fn secret_value(keys: &crate::Keys, app: &str, s: &Secret) -> Option<
     }
 }
 
-fn check_backup(b: Option<&Backup>, r: &mut Report) {
-    let Some(b) = b else {
-        r.warn("backup", None, P::InvalidBackup(
-            "no backup is configured: data lives only on the server's volume; add a [backup] section".into(),
-        ));
-        return;
-    };
+/// Check the backup settings (`restic_image` after overrides, reported at `image_path`);
+/// returns them typed when every one parses.
+fn check_backup(
+    b: &Backup,
+    restic_image: &str,
+    image_path: &str,
+    r: &mut Report,
+) -> Option<CheckedBackup> {
     let o = Some(&b.origin);
-    if b.repository.trim().is_empty()
-        || b.repository.chars().any(|c| c.is_whitespace() || c == '\'')
-    {
-        r.error("backup.repository", o, P::InvalidBackup(format!(
-            "repository `{}` must be a restic repository URL without spaces or quotes, e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/path`",
-            b.repository
-        )));
-    }
-    if b.retention.daily + b.retention.weekly + b.retention.monthly == 0 {
+    let repository = typed(
+        r,
+        "backup.repository",
+        o,
+        ResticRepository::parse(&b.repository),
+    );
+    // Summed in u64: three u32 counts cannot overflow it.
+    let kept = u64::from(b.retention.daily)
+        + u64::from(b.retention.weekly)
+        + u64::from(b.retention.monthly);
+    if kept == 0 {
         r.error(
-            "backup.retention",
+            "backup.keep_daily",
             o,
             P::InvalidBackup(
-                "retention keeps nothing: keep at least one daily, weekly or monthly snapshot"
+                "retention keeps nothing: keep at least one daily, weekly or monthly snapshot (keep_daily, keep_weekly, keep_monthly)"
                     .into(),
             ),
         );
     }
-    if b.on_calendar.trim().is_empty() || b.on_calendar.contains(['\n', '\'', '"']) {
-        r.error(
-            "backup.on_calendar",
-            o,
-            P::InvalidBackup(format!(
-                "`{}` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`)",
-                b.on_calendar
-            )),
-        );
-    }
-    if let Some(url) = &b.notify_url {
-        if !(url.starts_with("https://") || url.starts_with("http://"))
-            || url.contains(['\'', '"', ' '])
-        {
-            r.error(
-                "backup.notify_url",
-                o,
-                P::InvalidBackup(format!(
-                    "notify URL `{url}` must be an http(s) URL without quotes or spaces"
-                )),
-            );
-        }
-    }
-    if !image_pinned(&b.restic_image) {
-        r.error(
-            "backup.restic_image",
-            o,
-            P::UnpinnedImage {
-                image: b.restic_image.clone(),
-            },
-        );
-    }
+    let schedule = typed(r, "backup.schedule", o, CalendarSpec::parse(&b.on_calendar));
+    let notify_url = match &b.notify_url {
+        Some(url) => typed(r, "backup.notify_url", o, HttpUrl::parse(url)).map(Some),
+        None => Some(None),
+    };
+    let restic_image = typed(r, image_path, o, ImageRef::parse(restic_image));
     if let Some(id) = &b.restore_snapshot {
-        if id.is_empty() || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
             r.error(
                 "backup.restore_snapshot",
                 o,
                 P::InvalidBackup(format!(
-                    "snapshot id `{id}` must be hex digits (see `nassella backups list`)"
+                    "snapshot id {} must be 1 to 64 hex digits (see `nassella backups list`)",
+                    crate::values::shown(id)
                 )),
             );
         }
     }
+    Some(CheckedBackup {
+        repository: repository?,
+        schedule: schedule?,
+        notify_url: notify_url?,
+        restic_image: restic_image?,
+    })
 }
 
 /// Check one app's own items; returns the services that routes forward to.
-fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> BTreeSet<String> {
+fn check_app(
+    base: &str,
+    origin: &Origin,
+    c: &Contribution,
+    overridden_from: &BTreeMap<String, String>,
+    r: &mut Report,
+) -> BTreeSet<String> {
     let at = Some(origin);
     let mut seen = BTreeSet::new();
     let declared_services: BTreeMap<&str, &crate::Service> =
@@ -679,6 +818,25 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
             &s.origin,
             r,
         );
+        if let crate::SecretSource::Derived(
+            crate::SecretFormat::Alphanumeric(n)
+            | crate::SecretFormat::Hex(n)
+            | crate::SecretFormat::Base64(n)
+            | crate::SecretFormat::Base64Url(n),
+        ) = s.source
+        {
+            if n == 0 || n > MAX_SECRET_LEN {
+                r.error(
+                    format!("{base}.secrets.{}", s.name),
+                    Some(&s.origin),
+                    P::SecretTooLong {
+                        name: s.name.clone(),
+                        len: n,
+                        max: MAX_SECRET_LEN,
+                    },
+                );
+            }
+        }
         if let crate::SecretSource::Env(var) = &s.source {
             let valid = var
                 .bytes()
@@ -689,9 +847,16 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                 && !var.starts_with("NASSELLA_");
             if !valid {
+                // A secret named after a setting is the user's mistake, not the app's code: point
+                // at where the user added the app, not at the line inside the app's crate.
+                let o = if s.setting.is_some() {
+                    at
+                } else {
+                    Some(&s.origin)
+                };
                 r.error(
-                    format!("{base}.secrets.{}", s.name),
-                    Some(&s.origin),
+                    secret_path(base, s),
+                    o,
                     P::InvalidEnvSecretName { var: var.clone() },
                 );
             }
@@ -715,6 +880,8 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
             r.error(&rpath, at, P::EmptyRoute);
         }
         for (j, red) in route.redirects.iter().enumerate() {
+            check_caddy(r, format!("{rpath}.redirects[{j}].to"), at, &red.to);
+            check_caddy(r, format!("{rpath}.redirects[{j}].from"), at, &red.from);
             if !red.from.starts_with('/') || red.from.contains(char::is_whitespace) {
                 r.error(
                     format!("{rpath}.redirects[{j}].from"),
@@ -736,6 +903,7 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
             .map(|a| (format!("{rpath}.default"), None, a));
         for (apath, p, action) in actions.chain(default) {
             if let Some(p) = p {
+                check_caddy(r, format!("{apath}.path"), at, p);
                 if !p.starts_with('/') || p.contains(char::is_whitespace) {
                     r.error(
                         format!("{apath}.path"),
@@ -744,9 +912,26 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                     );
                 }
             }
-            let PathAction::Proxy(up) = action else {
-                continue;
+            let up = match action {
+                PathAction::Proxy(up) => up,
+                PathAction::Respond(resp) => {
+                    check_arg(r, format!("{apath}.body"), at, &resp.body);
+                    if resp.body.contains("{$") {
+                        check_caddy(r, format!("{apath}.body"), at, &resp.body);
+                    }
+                    continue;
+                }
             };
+            for (name, value) in &up.headers_up {
+                let hp = format!("{apath}.headers.{}", path_key(name));
+                typed(
+                    r,
+                    hp.clone(),
+                    at,
+                    EnvName::parse(&name.replace('-', "_")).map(|_| ()),
+                );
+                check_caddy(r, hp, at, value);
+            }
             match declared_services.get(up.service.as_str()) {
                 None => r.error(
                     format!("{apath}.service"),
@@ -780,31 +965,65 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
     for s in &c.services {
         let sp = format!("{base}.services.{}", s.name);
         let so = Some(&s.origin);
-        if !image_pinned(&s.image) {
+        let image_path = overridden_from.get(&s.name).map_or_else(
+            || format!("{sp}.image"),
+            |from| format!("images.{}", path_key(from)),
+        );
+        if overridden_from.contains_key(&s.name) {
+            // An override's value is checked once, at its key in `images`.
+        } else if !image_pinned(&s.image) {
             r.error(
-                format!("{sp}.image"),
+                image_path,
                 so,
                 P::UnpinnedImage {
                     image: s.image.clone(),
                 },
             );
+        } else {
+            typed(r, image_path, so, ImageRef::parse(&s.image));
+        }
+        for (j, a) in s.command.iter().flatten().enumerate() {
+            check_arg(r, format!("{sp}.command[{j}]"), so, a);
+        }
+        for (j, a) in s.entrypoint.iter().flatten().enumerate() {
+            check_arg(r, format!("{sp}.entrypoint[{j}]"), so, a);
+        }
+        if let Some(hc) = &s.healthcheck {
+            for (j, a) in hc.test.iter().enumerate() {
+                check_arg(r, format!("{sp}.healthcheck[{j}]"), so, a);
+            }
+        }
+        if let Some(u) = &s.user {
+            check_line(r, format!("{sp}.user"), so, u);
+        }
+        if let Some(x) = &s.shm_size {
+            check_line(r, format!("{sp}.shm_size"), so, x);
         }
         for (k, v) in &s.env {
-            if !valid_env_name(k) {
+            if !valid_env_name(k) || EnvName::parse(k).is_err() {
                 r.error(
-                    format!("{sp}.env.{k}"),
+                    format!("{sp}.env.{}", path_key(k)),
                     so,
                     P::InvalidEnvName { name: k.clone() },
                 );
             }
             for part in &v.parts {
-                if let (ValuePart::Text(t), true) = (part, v.is_secret()) {
-                    if t.contains(['\'', '\n']) {
-                        r.error(
-                            format!("{sp}.env.{k}"),
-                            so,
-                            P::InvalidEnvValue { name: k.clone() },
-                        );
+                if let ValuePart::Text(t) = part {
+                    let ok = if v.is_secret() {
+                        EnvFileValue::parse(t).map(|_| ())
+                    } else {
+                        EnvValue::parse(t).map(|_| ())
+                    };
+                    if let Err(e) = ok {
+                        if v.is_secret() {
+                            r.error(
+                                format!("{sp}.env.{}", path_key(k)),
+                                so,
+                                P::InvalidEnvValue { name: k.clone() },
+                            );
+                        } else {
+                            r.error(format!("{sp}.env.{}", path_key(k)), so, P::InvalidValue(e));
+                        }
                     }
                 }
                 if let ValuePart::Secret(sr) = part {
@@ -834,6 +1053,7 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
             } else {
                 used_volumes.insert(m.volume.name.as_str());
             }
+            check_line(r, format!("{sp}.mounts[{j}].target"), so, &m.target);
             if !m.target.starts_with('/') {
                 r.error(
                     format!("{sp}.mounts[{j}].target"),
@@ -918,6 +1138,14 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                 P::EmptyCommand,
             );
         }
+        for (j, a) in h.command.iter().enumerate() {
+            check_arg(
+                r,
+                format!("{base}.backup_hooks[{i}].command[{j}]"),
+                Some(&h.origin),
+                a,
+            );
+        }
     }
     for j in &c.jobs {
         let jp = format!("{base}.jobs.{}", j.name);
@@ -931,18 +1159,17 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
                 },
             );
         }
-        if j.on_calendar.trim().is_empty() || j.on_calendar.contains(['\n', '\'', '"']) {
-            r.error(
-                format!("{jp}.on_calendar"),
-                Some(&j.origin),
-                P::InvalidBackup(format!(
-                    "`{}` is not a systemd calendar expression",
-                    j.on_calendar
-                )),
-            );
-        }
+        typed(
+            r,
+            format!("{jp}.on_calendar"),
+            Some(&j.origin),
+            CalendarSpec::parse(&j.on_calendar),
+        );
         if j.command.is_empty() {
             r.error(format!("{jp}.command"), Some(&j.origin), P::EmptyCommand);
+        }
+        for (k, a) in j.command.iter().enumerate() {
+            check_arg(r, format!("{jp}.command[{k}]"), Some(&j.origin), a);
         }
     }
     for j in &c.one_off_jobs {
@@ -959,6 +1186,9 @@ fn check_app(base: &str, origin: &Origin, c: &Contribution, r: &mut Report) -> B
         }
         if j.command.is_empty() {
             r.error(format!("{jp}.command"), Some(&j.origin), P::EmptyCommand);
+        }
+        for (k, a) in j.command.iter().enumerate() {
+            check_arg(r, format!("{jp}.command[{k}]"), Some(&j.origin), a);
         }
     }
     for (i, p) in c.tcp_ports.iter().enumerate() {

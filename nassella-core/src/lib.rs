@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod servers;
 pub mod stack;
+pub mod values;
 
 pub use app::{App, AppContext, Contribution, SettingProblem};
 pub use composer::{compose, ValidatedApp, ValidatedStack};
@@ -56,52 +57,24 @@ pub struct Build {
 pub fn build(stack: &Stack, keys: &Keys) -> Result<Build, Report> {
     let validated = compose(stack)?;
     let mut report = validated.warnings().clone();
-    for (app, secret, var) in validated.env_secrets() {
-        let path = format!("apps.{app}.secrets.{secret}");
-        match keys.provided(var) {
-            None => report.error(
-                path,
-                None,
-                ProblemKind::EnvSecretMissing {
-                    var: var.to_owned(),
-                },
-            ),
-            Some(v) if v.contains(['\'', '\n', '\r']) || v.is_empty() => report.error(
-                path,
-                None,
-                ProblemKind::EnvSecretUnusable {
-                    var: var.to_owned(),
-                },
-            ),
-            Some(_) => {}
+    // Secrets supplied with `keys` (from the environment) are checked by `render`.
+    let bundle = match render(&validated, keys) {
+        Ok(b) => b,
+        Err(r) => {
+            for p in r.problems() {
+                report.push(p.clone());
+            }
+            report.finish();
+            return Err(report);
         }
-    }
-    if let Some(var) = validated.registry().and_then(Registry::password_env) {
-        match keys.provided(var) {
-            None => report.error(
-                "registry.password_env",
-                None,
-                ProblemKind::EnvSecretMissing {
-                    var: var.to_owned(),
-                },
-            ),
-            Some(v) if v.is_empty() || v.contains(['\n', '\r']) => report.error(
-                "registry.password_env",
-                None,
-                ProblemKind::EnvSecretUnusable {
-                    var: var.to_owned(),
-                },
-            ),
-            Some(_) => {}
-        }
-    }
-    if report.has_errors() {
-        return Err(report);
-    }
-    let bundle = render(&validated, keys);
+    };
     let ign = bundle.ignition();
     if let Err(e) = render::parse_ignition(ign) {
-        report.error("output.ignition", None, ProblemKind::IgnitionRoundTrip(e));
+        report.error(
+            "output.ignition",
+            None,
+            ProblemKind::IgnitionRoundTrip(values::escape_controls(&e)),
+        );
     }
     let provider = validated.instance().provider_kind();
     if ign.len() > provider.user_data_limit() {

@@ -151,6 +151,7 @@ pub struct Secret {
     pub(crate) name: String,
     pub(crate) source: SecretSource,
     pub(crate) origin: Origin,
+    pub(crate) setting: Option<String>,
 }
 
 /// Where a secret's value comes from.
@@ -172,6 +173,7 @@ impl Secret {
             name: name.into(),
             source: SecretSource::Derived(format),
             origin: Origin::caller(),
+            setting: None,
         }
     }
 
@@ -184,7 +186,17 @@ impl Secret {
             name: name.into(),
             source: SecretSource::Env(var.into()),
             origin: Origin::caller(),
+            setting: None,
         }
+    }
+
+    /// Name the app setting this secret comes from, below the app (e.g. `smtp.password_env`):
+    /// problems with it (a bad or unset variable) are then reported at `apps.<id>.<setting>`,
+    /// the key the user wrote, rather than at the secret's internal name.
+    #[must_use]
+    pub fn for_setting(mut self, setting: impl Into<String>) -> Self {
+        self.setting = Some(setting.into());
+        self
     }
 
     /// The secret's name (unique within its app).

@@ -213,6 +213,30 @@ pub enum ProblemKind {
     #[error("{0}")]
     InvalidInstance(String),
 
+    // ---- values ----
+    /// A value does not fit the grammar of the file it lands in (see [`crate::values`]).
+    #[error("{0}")]
+    InvalidValue(crate::values::InvalidValue),
+    /// A backup credential from the environment cannot be written to restic's env file. Names
+    /// the variable, never its value.
+    #[error("the environment variable {var} cannot be used as a backup credential: {reason}; fix its value (it is not shown here) and run again")]
+    BackupCredentialUnusable {
+        /// The variable.
+        var: String,
+        /// Why (never quoting the value).
+        reason: String,
+    },
+    /// A derived secret is longer than Nassella derives.
+    #[error("secret `{name}` asks for {len} characters or bytes; at most {max} are derived")]
+    SecretTooLong {
+        /// The secret.
+        name: String,
+        /// What was asked.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+
     // ---- output ----
     /// The Ignition config does not fit the provider's user-data limit.
     #[error("the Ignition config is {size} bytes but {provider} accepts at most {limit} bytes of user data; remove apps or split them across instances")]

@@ -105,16 +105,44 @@ impl Problem {
 }
 
 impl fmt::Display for Problem {
+    /// One line. Control characters from the config (in a path, a file name or a quoted value)
+    /// are written escaped (`\n`, `\u{1b}`), so a config cannot clear the terminal or forge
+    /// another error line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sev = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{sev} at {}", self.path)?;
+        let mut line = format!("{sev} at {}", self.path);
         if let Some(o) = &self.origin {
-            write!(f, " ({o})")?;
+            line.push_str(&format!(" ({o})"));
         }
-        write!(f, ": {}", self.kind)
+        line.push_str(&format!(": {}", self.kind));
+        f.write_str(&crate::values::escape_controls(&line))
+    }
+}
+
+/// The place recorded for `path` or, failing that, for its nearest recorded ancestor
+/// (`apps.cloud.smtp.password_env` → `apps.cloud.smtp` → `apps.cloud`).
+#[must_use]
+pub fn locate_in(
+    locations: &std::collections::BTreeMap<String, Origin>,
+    path: &str,
+) -> Option<Origin> {
+    locate(locations, path).cloned()
+}
+
+pub(crate) fn locate<'a>(
+    locations: &'a std::collections::BTreeMap<String, Origin>,
+    path: &str,
+) -> Option<&'a Origin> {
+    let mut p = path;
+    loop {
+        if let Some(o) = locations.get(p) {
+            return Some(o);
+        }
+        let cut = p.rfind(['.', '['])?;
+        p = &p[..cut];
     }
 }
 
@@ -183,9 +211,25 @@ impl Report {
         self
     }
 
-    /// Sort errors before warnings, keeping the order found within each.
+    /// Point every problem whose path (or an ancestor of it) has a recorded place at that place.
+    pub(crate) fn locate(&mut self, locations: &std::collections::BTreeMap<String, Origin>) {
+        if locations.is_empty() {
+            return;
+        }
+        for p in &mut self.problems {
+            if let Some(o) = locate(locations, &p.path) {
+                p.origin = Some(o.clone());
+            }
+        }
+    }
+
+    /// Sort errors before warnings, keeping the order found within each, and drop repeats (an
+    /// image override used by several services is one problem at `images."…"`).
     pub(crate) fn finish(&mut self) {
         self.problems.sort_by_key(|p| p.severity);
+        let mut seen = std::collections::HashSet::new();
+        self.problems
+            .retain(|p| seen.insert((p.severity, p.path.clone(), p.kind.to_string())));
     }
 }
 

@@ -91,10 +91,25 @@ impl MasterKey {
     }
 }
 
+/// HKDF-SHA256 yields at most 255 blocks of 32 bytes per `info`.
+const HKDF_MAX: usize = 255 * 32;
+
+/// `n` bytes of key material for `info`. Up to HKDF's limit this is one expansion (what every
+/// secret Nassella derives uses); beyond it further blocks come from `info#1`, `info#2`…, so
+/// no length asked by an app can make derivation fail.
 fn expand(hk: &Hkdf<Sha256>, info: &str, n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
-    hk.expand(info.as_bytes(), &mut out)
-        .expect("secret lengths stay far below HKDF's 8160-byte limit");
+    for (i, chunk) in out.chunks_mut(HKDF_MAX).enumerate() {
+        let info = if i == 0 {
+            info.to_owned()
+        } else {
+            format!("{info}#{i}")
+        };
+        // Cannot fail: a chunk is never longer than HKDF_MAX.
+        if hk.expand(info.as_bytes(), chunk).is_err() {
+            chunk.fill(0);
+        }
+    }
     out
 }
 
@@ -241,5 +256,17 @@ mod tests {
         assert_eq!(MasterKey::from_hex("abc"), Err(InvalidMasterKey));
         assert_eq!(MasterKey::from_hex(&"g".repeat(64)), Err(InvalidMasterKey));
         assert_eq!(format!("{k:?}"), "MasterKey(<redacted>)");
+    }
+
+    #[test]
+    fn any_length_derives_without_panicking() {
+        let k = MasterKey::insecure_test_key();
+        // Past HKDF-SHA256's 8160 bytes per expansion.
+        let h = k.derive("x", "y", SecretFormat::Hex(10_000));
+        assert_eq!(h.len(), 20_000);
+        let a = k.derive("x", "y", SecretFormat::Alphanumeric(5_000));
+        assert_eq!(a.len(), 5_000);
+        // Up to the limit, the output is the single expansion it always was.
+        assert_eq!(&h[..64], &k.derive("x", "y", SecretFormat::Hex(32))[..64]);
     }
 }

@@ -72,7 +72,7 @@ impl fmt::Display for Provider {
 #[derive(
     Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
-#[serde(rename_all = "snake_case", tag = "mode")]
+#[serde(rename_all = "snake_case", tag = "mode", deny_unknown_fields)]
 pub enum Tls {
     /// Let's Encrypt / ZeroSSL (public DNS must point at the server).
     Acme {
@@ -495,6 +495,7 @@ pub struct Stack {
     pub(crate) apps: Vec<StackApp>,
     pub(crate) image_overrides: Vec<(String, String)>,
     pub(crate) registry: Option<crate::Registry>,
+    pub(crate) locations: std::collections::BTreeMap<String, Origin>,
 }
 
 impl Stack {
@@ -507,6 +508,7 @@ impl Stack {
             apps: Vec::new(),
             image_overrides: Vec::new(),
             registry: None,
+            locations: std::collections::BTreeMap::new(),
         }
     }
 
@@ -514,6 +516,16 @@ impl Stack {
     #[must_use]
     pub fn registry(mut self, registry: crate::Registry) -> Self {
         self.registry = Some(registry);
+        self
+    }
+
+    /// Record where the setting at `path` (`backup.schedule`, `apps.cloud.smtp.password_env`)
+    /// was written. Config readers call this for every key they read; a problem whose path is
+    /// `path` or lies below it then names this place instead of the place its item was
+    /// declared in code.
+    #[must_use]
+    pub fn locate(mut self, path: impl Into<String>, origin: Origin) -> Self {
+        self.locations.insert(path.into(), origin);
         self
     }
 

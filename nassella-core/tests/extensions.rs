@@ -211,7 +211,8 @@ fn lines(unit: &str, key: &str) -> Vec<String> {
 #[test]
 fn one_off_jobs_run_once_per_data_volume_in_order_after_the_app() {
     let v = compose(&stack()).unwrap_or_else(|r| panic!("{r}"));
-    let b = render(&v, &Keys::new(MasterKey::insecure_test_key()));
+    let b =
+        render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
 
     let first = unit(&b, "nassella-once-full-migrate.service");
     // Docker and the metadata firewall first, like every unit that runs a container.
@@ -293,7 +294,8 @@ fn an_app_without_one_off_jobs_gets_no_once_units() {
             .app(Plain),
     )
     .unwrap_or_else(|r| panic!("{r}"));
-    let b = render(&v, &Keys::new(MasterKey::insecure_test_key()));
+    let b =
+        render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap_or_else(|r| panic!("{r}"));
     assert!(
         !b.files().keys().any(|p| p.contains("nassella-once-")),
         "no one-off units"
@@ -304,7 +306,7 @@ fn an_app_without_one_off_jobs_gets_no_once_units() {
 fn url_safe_secrets_reach_env_files_unpadded() {
     let v = compose(&stack()).unwrap_or_else(|r| panic!("{r}"));
     let keys = Keys::new(MasterKey::insecure_test_key());
-    let b = render(&v, &keys);
+    let b = render(&v, &keys).unwrap_or_else(|r| panic!("{r}"));
     let key = keys
         .master()
         .derive("full", "signing-key", SecretFormat::Base64Url(32));
@@ -328,4 +330,148 @@ fn url_safe_secrets_reach_env_files_unpadded() {
             );
         }
     }
+}
+
+/// An app from another crate that passes hostile values through the public API.
+#[derive(Debug)]
+struct Hostile;
+
+impl App for Hostile {
+    fn kind(&self) -> &str {
+        "hostile"
+    }
+
+    fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
+        let mut c = Contribution::new();
+        let net = c.network(Network::internal("n"));
+        let huge = c.secret(Secret::new("huge", SecretFormat::Alphanumeric(1 << 20)));
+        c.service(
+            Service::new("web", "--privileged")
+                .env("NUL", "a\0b")
+                .env("ESC", "\u{1b}[2J")
+                .env("HUGE", &huge)
+                .env("MIXED", Value::concat(["x\nKEY=y".into(), (&huge).into()]))
+                .command(["sh", "-c", "echo\0hi"])
+                .network(&net),
+        );
+        c.service(Service::new("db", "").network(&net));
+        c.service(Service::new("cache", "redis:latest").network(&net));
+        c.job(Job::new("tick", "web", "daily\nPersistent=false", ["true"]));
+        c.job(Job::new("tock", "web", "daily\\", ["true"]));
+        c.one_off_job(OneOffJob::new("init", "web", ["a\rb"]));
+        c
+    }
+}
+
+#[test]
+fn apps_from_other_crates_get_the_same_checks() {
+    let r = compose(&Stack::new(Instance::new("test")).app(Hostile)).expect_err("hostile");
+    let text = r.to_string();
+    for path in [
+        "apps.hostile.services.web.image",
+        "apps.hostile.services.db.image",
+        "apps.hostile.services.cache.image",
+        "apps.hostile.services.web.env.NUL",
+        "apps.hostile.services.web.env.ESC",
+        "apps.hostile.services.web.env.MIXED",
+        "apps.hostile.services.web.command[2]",
+        "apps.hostile.secrets.huge",
+        "apps.hostile.jobs.tick.on_calendar",
+        "apps.hostile.jobs.tock.on_calendar",
+        "apps.hostile.one_off_jobs.init.command[0]",
+    ] {
+        assert!(
+            r.problems().iter().any(|p| p.path == path),
+            "no error at {path}:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains(['\0', '\u{1b}', '\r']),
+        "messages print control characters escaped:\n{text}"
+    );
+}
+
+#[test]
+fn render_reports_a_missing_or_unusable_environment_secret_instead_of_panicking() {
+    #[derive(Debug)]
+    struct Mail;
+    impl App for Mail {
+        fn kind(&self) -> &str {
+            "mail"
+        }
+        fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
+            let mut c = Contribution::new();
+            let pw = c.secret(Secret::from_env("pw", "MAIL_PW").for_setting("smtp.password_env"));
+            c.service(
+                Service::new("web", "example/web:1.0")
+                    .env("PW", &pw)
+                    .port(80),
+            );
+            c.route(Route::new("mail.example.com").proxy(Upstream::new("web", 80)));
+            c
+        }
+    }
+    let v = compose(&Stack::new(Instance::new("test")).app(Mail)).unwrap_or_else(|r| panic!("{r}"));
+    let keys = Keys::new(MasterKey::insecure_test_key());
+    let r = render(&v, &keys).expect_err("missing");
+    assert_eq!(r.problems()[0].path, "apps.mail.smtp.password_env");
+    assert!(r.to_string().contains("MAIL_PW is not set"), "{r}");
+    for bad in ["x\nRESTIC_PASSWORD=y", "it's", "a\0", ""] {
+        let r = render(&v, &keys.clone().provide("MAIL_PW", bad)).expect_err(bad);
+        assert!(bad.is_empty() || !r.to_string().contains(bad), "{r}");
+    }
+    // Backup credentials: the variable is named, the value never shown.
+    let v = compose(
+        &Stack::new(Instance::new("test"))
+            .backup(Backup::new("s3:x/y"))
+            .app(Mail),
+    )
+    .unwrap_or_else(|r| panic!("{r}"));
+    let keys = keys
+        .provide("MAIL_PW", "fine")
+        .backup_env("AWS_SECRET_ACCESS_KEY", "s3cret\nRESTIC_PASSWORD=attacker");
+    let r = render(&v, &keys).expect_err("newline");
+    let text = r.to_string();
+    assert!(
+        text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("s3cret"),
+        "{text}"
+    );
+    let r = render(
+        &v,
+        &Keys::new(MasterKey::insecure_test_key())
+            .provide("MAIL_PW", "fine")
+            .backup_env("RESTIC_PASSWORD", "mine"),
+    )
+    .expect_err("restic's own");
+    assert!(r.to_string().contains("RESTIC_PASSWORD"), "{r}");
+}
+
+#[test]
+fn a_bad_image_override_is_one_problem_at_its_key() {
+    #[derive(Debug)]
+    struct Two;
+    impl App for Two {
+        fn kind(&self) -> &str {
+            "two"
+        }
+        fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
+            let mut c = Contribution::new();
+            let n = c.network(Network::internal("n"));
+            c.service(Service::new("a", "example/x:1.0").network(&n));
+            c.service(Service::new("b", "example/x:1.0").network(&n));
+            c
+        }
+    }
+    let r = compose(
+        &Stack::new(Instance::new("test"))
+            .app(Two)
+            .image_override("example/x:1.0", "--privileged"),
+    )
+    .expect_err("bad override");
+    let at: Vec<_> = r
+        .problems()
+        .iter()
+        .filter(|p| p.path == "images.\"example/x:1.0\"")
+        .collect();
+    assert_eq!(at.len(), 1, "{r}");
 }

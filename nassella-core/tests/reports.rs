@@ -148,9 +148,9 @@ fn bad_stacks_give_exactly_these_reports() {
             "Error instance.proxy_subnet: proxy subnet `8.8.8.0/24` must be a private IPv4 network in CIDR form with a prefix of /16 to /28 (e.g. `172.31.250.0/24`)",
             "Error instance.volume_size_gb: volume size 1 GB is too small: providers start at 10 GB",
             "Error instance.data_volumes: data volumes [\"data\", \"data\"] with `data-2` attached: the names must be distinct, 1 to 20 lowercase letters, digits and '-' starting with a letter, and the attached one must be among them (the control plane keeps them in <state>/volumes.json)",
-            "Error backup.repository: repository `` must be a restic repository URL without spaces or quotes, e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/path`",
-            "Error backup.retention: retention keeps nothing: keep at least one daily, weekly or monthly snapshot",
-            "Error backup.on_calendar: `` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`)",
+            "Error backup.repository: repository `` must be a restic repository URL of printable characters without spaces, quotes, `\\` or a leading '-', e.g. `s3:s3.eu-central-003.backblazeb2.com/bucket/path`",
+            "Error backup.keep_daily: retention keeps nothing: keep at least one daily, weekly or monthly snapshot (keep_daily, keep_weekly, keep_monthly)",
+            "Error backup.schedule: `` is not a systemd calendar expression (e.g. `*-*-* 03:30:00` or `daily`): it is empty",
         ]),
         ("a retired server type", Stack::new(Instance::new("test").server_type("cx22"))
             .backup(Backup::new("/srv/backups"))

@@ -96,7 +96,8 @@ fn ignition_files_stage_writes_exactly_the_plan_and_compose_accepts_it() {
         );
 
         let validated = compose(&stack).unwrap();
-        let (files, units) = instance_plan(&validated, &keys());
+        let (files, units) =
+            instance_plan(&validated, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
         let mut expected = BTreeSet::new();
         expected.insert(CONFIG_ARCHIVE.trim_start_matches('/').to_owned());
         for f in &files {

@@ -95,9 +95,9 @@ impl Smtp {
 
     /// Declare the password (when there is a login) and return the reference env values use.
     pub fn password(&self, c: &mut Contribution) -> Option<SecretRef> {
-        self.password_env
-            .as_ref()
-            .map(|var| c.secret(Secret::from_env(PASSWORD_SECRET, var)))
+        self.password_env.as_ref().map(|var| {
+            c.secret(Secret::from_env(PASSWORD_SECRET, var).for_setting("smtp.password_env"))
+        })
     }
 
     /// The login under an app's own keys: `user_key` = the username and `password_key` = the

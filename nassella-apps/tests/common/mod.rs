@@ -67,7 +67,7 @@ pub fn render_one(app: Box<dyn App>) -> (ValidatedStack, Bundle) {
 pub fn render_on(instance: Instance, app: Box<dyn App>) -> (ValidatedStack, Bundle) {
     let what = format!("{} `{}`", app.kind(), app.id());
     let v = compose_clean(instance, vec![app], &what);
-    let b = render(&v, &keys());
+    let b = render(&v, &keys()).unwrap_or_else(|r| panic!("{what}: {r}"));
     (v, b)
 }
 

@@ -14,8 +14,9 @@ const RETRY_AFTER_S: &str = "120";
 pub(super) fn caddyfile(v: &ValidatedStack, names: &Names) -> String {
     let mut global = Vec::new();
     match &v.instance.tls {
-        Tls::Acme { email, staging } => {
-            if let Some(e) = email {
+        Tls::Acme { staging, .. } => {
+            // The typed address: no `\`, quotes, braces or spaces (see `values::email`).
+            if let Some(e) = &v.checked.acme_email {
                 global.push(D::new("email", [e.as_str()]));
             }
             if *staging {

@@ -55,15 +55,32 @@ impl Directive {
 /// Quote a token if it would otherwise split or open a block.
 fn quote(token: &str) -> String {
     let plain = !token.is_empty()
-        && !token.contains(|c: char| c.is_whitespace() || c == '"' || c == '`' || c == '#')
+        && !token.contains(|c: char| {
+            c.is_whitespace() || crate::values::is_control(c) || "\"`#\\".contains(c)
+        })
         && token != "{"
         && token != "}";
     if plain {
         token.to_owned()
-    } else if !token.contains('`') {
+    } else if !token.contains('`') && !token.contains(crate::values::is_control) {
         format!("`{token}`")
     } else {
-        format!("\"{}\"", token.replace('\\', "\\\\").replace('"', "\\\""))
+        // Double quotes, with `\`, `"` and every control character escaped: the token stays
+        // one token on one line (Caddy's lexer reads `\"` and `\\`; a line break is written
+        // `\n`, which reaches Caddy as the two characters, never as a new line).
+        let mut out = String::from("\"");
+        for c in token.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                c if crate::values::is_control(c) => {
+                    out.push_str(&crate::values::escape_controls(&c.to_string()));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Names;
 use crate::composer::{ValidatedApp, ValidatedStack};
 use crate::model::{DependsOn, ValuePart};
-use crate::secrets::Keys;
+use crate::values::{EnvFile as EnvFileWriter, EnvFileValue, EnvName};
 
 #[derive(Serialize)]
 struct ComposeFile {
@@ -125,7 +125,7 @@ pub(super) struct EnvFile {
 pub(super) fn app(
     v: &ValidatedStack,
     app: &ValidatedApp,
-    keys: &Keys,
+    secrets: &super::Secrets,
     names: &Names,
 ) -> (String, Vec<EnvFile>) {
     let c = &app.c;
@@ -133,9 +133,9 @@ pub(super) fn app(
     let mut env_files = Vec::new();
     for s in &c.services {
         let mut environment = BTreeMap::new();
-        let mut real = String::new();
-        let mut view = String::new();
-        for (k, val) in &s.env {
+        let mut real = EnvFileWriter::for_compose();
+        let mut view = EnvFileWriter::for_compose();
+        'vars: for (k, val) in &s.env {
             if val.is_secret() {
                 let mut r = String::new();
                 let mut w = String::new();
@@ -146,30 +146,29 @@ pub(super) fn app(
                             w.push_str(t);
                         }
                         ValuePart::Secret(sr) => {
-                            let secret = c
-                                .secrets
-                                .iter()
-                                .find(|x| x.name == sr.name)
-                                .expect("composer checked");
-                            r.push_str(
-                                &crate::composer::secret_value(keys, &app.id, secret).expect(
-                                    "a secret from the environment is supplied (build() checks it)",
-                                ),
-                            );
+                            // `render` checked every secret of the app before this runs.
+                            let Some(secret) = secrets.get(&app.id, &sr.name) else {
+                                continue 'vars;
+                            };
+                            r.push_str(secret.as_str());
                             w.push_str(&format!("<secret:{}/{}>", app.id, sr.name));
                         }
                     }
                 }
-                // Single quotes: compose's env-file parser takes the value literally.
-                real.push_str(&format!("{k}='{r}'\n"));
-                view.push_str(&format!("{k}='{w}'\n"));
+                // The composer checked the name and each text part, `render` each secret: the
+                // whole value is one env-file value (single quotes, taken literally by compose).
+                let (Ok(name), Ok(r)) = (EnvName::parse(k), EnvFileValue::parse(&r)) else {
+                    continue 'vars;
+                };
+                real.set(&name, &r);
+                view.line(&name, &w);
             } else {
                 let text: String = val
                     .parts
                     .iter()
                     .map(|p| match p {
                         ValuePart::Text(t) => t.as_str(),
-                        ValuePart::Secret(_) => unreachable!(),
+                        ValuePart::Secret(_) => "",
                     })
                     .collect();
                 environment.insert(k.clone(), literal(&text));
@@ -180,8 +179,8 @@ pub(super) fn app(
             env_file.push(format!("{}.env", s.name));
             env_files.push(EnvFile {
                 service: s.name.clone(),
-                real,
-                view,
+                real: real.into_string(),
+                view: view.into_string(),
             });
         }
         let volumes = s
@@ -309,7 +308,7 @@ pub(super) fn proxy(v: &ValidatedStack, names: &Names) -> String {
         }),
     };
     let caddy = ComposeService {
-        image: v.proxy_image.clone(),
+        image: v.checked.proxy_image.to_string(),
         restart: "unless-stopped",
         entrypoint: None,
         command: None,

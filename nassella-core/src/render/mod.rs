@@ -1,5 +1,7 @@
-//! Renderers: a [`ValidatedStack`] in, a [`Bundle`] of bytes out. They cannot fail on content;
-//! [`crate::build`] adds the checks that need the rendered output (size, parse-back).
+//! Renderers: a [`ValidatedStack`] in, a [`Bundle`] of bytes out. They write typed values
+//! ([`crate::values`]) through writers that escape or quote as a last line of defence; only a
+//! secret supplied with the [`Keys`] can still be refused here. [`crate::build`] adds the checks
+//! that need the rendered output (size, parse-back).
 
 mod caddy;
 pub mod caddyfile;
@@ -16,8 +18,11 @@ use std::collections::BTreeMap;
 pub use units::{data_device_unit, systemd_quote};
 
 use crate::composer::ValidatedStack;
+use crate::report::Report;
 use crate::secrets::Keys;
 use crate::stack::Artifact;
+use crate::values::{EnvFile, EnvFileValue, EnvName};
+use crate::ProblemKind;
 
 /// The Caddy image of the proxy.
 pub const CADDY_IMAGE: &str = "caddy:2.11.4-alpine";
@@ -235,9 +240,175 @@ impl Bundle {
     }
 }
 
+/// The secret values rendering writes, each checked against the env-file grammar: every app
+/// secret (derived or supplied in the environment) and restic's environment.
+pub(crate) struct Secrets {
+    /// (app id, secret name) → value.
+    app: BTreeMap<(String, String), EnvFileValue>,
+    /// restic's env file: the real one and its view.
+    restic_env: Option<(EnvFile, EnvFile)>,
+    /// The registry login's password, from the environment variable `registry.password_env`.
+    registry_password: Option<String>,
+}
+
+impl Secrets {
+    pub(crate) fn get(&self, app: &str, name: &str) -> Option<&EnvFileValue> {
+        self.app.get(&(app.to_owned(), name.to_owned()))
+    }
+}
+
+/// Variables Nassella itself writes into restic's env file: a credential may not replace them.
+const RESTIC_OWN: [&str; 5] = [
+    "RESTIC_REPOSITORY",
+    "RESTIC_REPOSITORY_FILE",
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "RESTIC_PASSWORD_COMMAND",
+];
+
+/// Check every secret input against the grammar of the file it goes into. This is why
+/// [`render`] returns a `Result`: a secret supplied through the environment (an SMTP password,
+/// a backup credential) is only known now, and is refused here, naming the variable and never
+/// its value.
+fn secrets(v: &ValidatedStack, keys: &Keys) -> Result<Secrets, Report> {
+    let mut r = Report::new();
+    let mut app = BTreeMap::new();
+    for a in &v.apps {
+        let base = format!("apps.{}", a.id);
+        for s in &a.c.secrets {
+            let path = crate::composer::secret_path(&base, s);
+            let value = match &s.source {
+                crate::SecretSource::Derived(_) => {
+                    crate::composer::secret_value(keys, &a.id, s).unwrap_or_default()
+                }
+                crate::SecretSource::Env(var) => match keys.provided(var) {
+                    None => {
+                        r.error(
+                            &path,
+                            None,
+                            ProblemKind::EnvSecretMissing { var: var.clone() },
+                        );
+                        continue;
+                    }
+                    Some(v) => v.to_owned(),
+                },
+            };
+            match EnvFileValue::parse(&value) {
+                Ok(val) if !val.as_str().is_empty() => {
+                    app.insert((a.id.clone(), s.name.clone()), val);
+                }
+                _ => {
+                    let var = match &s.source {
+                        crate::SecretSource::Env(var) => var.clone(),
+                        crate::SecretSource::Derived(_) => s.name.clone(),
+                    };
+                    r.error(&path, None, ProblemKind::EnvSecretUnusable { var });
+                }
+            }
+        }
+    }
+    let restic_env = v.checked.backup.as_ref().map(|b| {
+        let mut env = EnvFile::for_docker();
+        let mut view = EnvFile::for_docker();
+        let name = |n: &str| EnvName::parse(n).expect("a constant name");
+        match EnvFileValue::parse(b.repository.as_str()) {
+            Ok(repo) => {
+                env.set(&name("RESTIC_REPOSITORY"), &repo);
+                view.set(&name("RESTIC_REPOSITORY"), &repo);
+            }
+            Err(e) => r.error("backup.repository", None, ProblemKind::InvalidValue(e)),
+        }
+        match EnvFileValue::parse(&keys.restic_password()) {
+            Ok(pw) => env.set(&name("RESTIC_PASSWORD"), &pw),
+            Err(e) => r.error("backup", None, ProblemKind::InvalidValue(e)),
+        }
+        view.line(&name("RESTIC_PASSWORD"), "<secret:backup/restic-password>");
+        for (k, val) in &keys.backup_env {
+            let shown = crate::values::escape_controls(k);
+            let path = format!("environment.{}", crate::values::path_key(k));
+            let unusable = |reason: String| ProblemKind::BackupCredentialUnusable {
+                var: shown.clone(),
+                reason,
+            };
+            let Ok(key) = EnvName::parse(k) else {
+                r.error(&path, None, unusable("it is not a variable name".into()));
+                continue;
+            };
+            if RESTIC_OWN.contains(&k.as_str()) {
+                r.error(
+                    &path,
+                    None,
+                    unusable(
+                        "Nassella sets this variable itself from the config and the master key"
+                            .into(),
+                    ),
+                );
+                continue;
+            }
+            match EnvFileValue::parse(val) {
+                Ok(value) => {
+                    env.set(&key, &value);
+                    view.line(&key, &format!("<secret:backup/{k}>"));
+                }
+                Err(e) => r.error(&path, None, unusable(e.reason().to_owned())),
+            }
+        }
+        (env, view)
+    });
+    let registry_password = v
+        .registry
+        .as_ref()
+        .and_then(crate::Registry::password_env)
+        .and_then(|var| {
+            let unusable = |r: &mut Report| {
+                r.error(
+                    "registry.password_env",
+                    None,
+                    ProblemKind::EnvSecretUnusable {
+                        var: var.to_owned(),
+                    },
+                );
+            };
+            match keys.provided(var) {
+                None => {
+                    r.error(
+                        "registry.password_env",
+                        None,
+                        ProblemKind::EnvSecretMissing {
+                            var: var.to_owned(),
+                        },
+                    );
+                    None
+                }
+                // It lands in JSON (serde escapes it), but a control character is never part
+                // of a real password: refuse rather than write something surprising.
+                Some(pw) if pw.is_empty() || pw.contains(crate::values::is_control) => {
+                    unusable(&mut r);
+                    None
+                }
+                Some(pw) => Some(pw.to_owned()),
+            }
+        });
+    r.locate(&v.locations);
+    if r.has_errors() {
+        return Err(r);
+    }
+    Ok(Secrets {
+        app,
+        restic_env,
+        registry_password,
+    })
+}
+
 /// Everything the instance gets: files and units.
-#[must_use]
-pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec<UnitSpec>) {
+///
+/// # Errors
+/// A [`Report`] when a secret input does not fit its file (see [`render`]).
+pub fn instance_plan(
+    v: &ValidatedStack,
+    keys: &Keys,
+) -> Result<(Vec<InstanceFile>, Vec<UnitSpec>), Report> {
+    let secrets = secrets(v, keys)?;
     let names = Names::new(v);
     let mut files = Vec::new();
     files.push(InstanceFile::text(
@@ -257,7 +428,7 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         s.maintenance,
     ));
     for app in &v.apps {
-        let (yaml, envs) = compose::app(v, app, keys, &names);
+        let (yaml, envs) = compose::app(v, app, &secrets, &names);
         files.push(InstanceFile::text(names.app_compose(&app.id), 0o644, yaml));
         for e in envs {
             let mut f = InstanceFile::text(
@@ -308,28 +479,16 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         0o644,
         s.excludes,
     ));
-    if let Some(b) = &v.backup {
-        let mut env = format!(
-            "RESTIC_REPOSITORY={}\nRESTIC_PASSWORD={}\n",
-            b.repository,
-            keys.restic_password()
-        );
-        let mut view = format!(
-            "RESTIC_REPOSITORY={}\nRESTIC_PASSWORD=<secret:backup/restic-password>\n",
-            b.repository
-        );
-        for (k, val) in &keys.backup_env {
-            env.push_str(&format!("{k}={val}\n"));
-            view.push_str(&format!("{k}=<secret:backup/{k}>\n"));
-        }
-        let mut f = InstanceFile::text(names.restic_env(), 0o600, env);
-        f.view = Some(view.into_bytes());
+    if let Some((env, view)) = secrets.restic_env {
+        let mut f = InstanceFile::text(names.restic_env(), 0o600, env.into_string());
+        f.view = Some(view.into_string().into_bytes());
         files.push(f);
     }
-    let u = &v.instance.updates;
+    // Typed values only: neither can hold a line break (see `values::window`).
+    let c = &v.checked;
     files.push(InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
         "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
-        u.window_start, u.window_length
+        c.window_start, c.window_length
     )));
     if let Some(reg) = &v.registry {
         if let Some(m) = &reg.mirror {
@@ -339,11 +498,8 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
                 crate::registry::daemon_json(m),
             ));
         }
-        if let (Some(user), Some(var)) = (&reg.username, &reg.password_env) {
-            // `build` refuses a stack whose variable is missing; `render` alone renders an
-            // empty password rather than fail.
-            let (real, view) =
-                crate::registry::client_config(user, keys.provided(var).unwrap_or(""));
+        if let (Some(user), Some(password)) = (&reg.username, &secrets.registry_password) {
+            let (real, view) = crate::registry::client_config(user, password);
             let mut f = InstanceFile::text(
                 format!("{}/config.json", crate::registry::CLIENT_CONFIG_DIR),
                 0o600,
@@ -361,7 +517,7 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         s.install_compose,
     ));
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    (files, units::units(v, &names))
+    Ok((files, units::units(v, &names)))
 }
 
 /// The shell command that unpacks the configuration archive under `root` (`/` on the server):
@@ -440,9 +596,14 @@ pub fn ignition_files(files: &[InstanceFile]) -> Vec<InstanceFile> {
 }
 
 /// Render every artifact of a validated stack.
-#[must_use]
-pub fn render(v: &ValidatedStack, keys: &Keys) -> Bundle {
-    let (files, units) = instance_plan(v, keys);
+///
+/// # Errors
+/// A [`Report`] when a secret that only `keys` holds does not fit: a secret an app takes from
+/// the environment is not supplied, is empty or cannot be written to an env file, or a backup
+/// credential cannot (each names the variable, never the value). Everything else was checked
+/// by [`crate::compose`].
+pub fn render(v: &ValidatedStack, keys: &Keys) -> Result<Bundle, Report> {
+    let (files, units) = instance_plan(v, keys)?;
     let mut b = Bundle::default();
     b.insert(
         IGNITION_FILE,
@@ -475,7 +636,7 @@ pub fn render(v: &ValidatedStack, keys: &Keys) -> Bundle {
             );
         }
     }
-    b
+    Ok(b)
 }
 
 /// Parse a rendered Ignition config back; unknown keys are errors.

@@ -85,10 +85,11 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
         .and_then(|b| b.restore_snapshot.clone())
         .unwrap_or_else(|| "latest".into());
     let (repository, restic_image) = v
+        .checked
         .backup
         .as_ref()
         .map_or((String::new(), String::new()), |b| {
-            (b.repository.clone(), b.restic_image.clone())
+            (b.repository.to_string(), b.restic_image.to_string())
         });
     let restore = render(
         "restore",
@@ -114,7 +115,7 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
     }
     let excludes = excludes.join("\n") + "\n";
 
-    let backup = v.backup.as_ref().map(|b| {
+    let backup = v.backup.as_ref().zip(v.checked.backup.as_ref()).map(|(b, typed)| {
         let hooks: Vec<_> = v
             .apps
             .iter()
@@ -138,8 +139,9 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
         render("backup", json!({
             "data_root": q(&v.instance.data_root),
             "host": q(host),
-            "repository": q(&b.repository),
-            "restic_image": q(&b.restic_image),
+            "repository": q(typed.repository.as_str()),
+            "restic_image": q(typed.restic_image.as_str()),
+            "notify_url": q(typed.notify_url.as_ref().map_or("", |u| u.as_str())),
             "apps": v.apps.iter().map(|a| q(&a.id)).collect::<Vec<_>>(),
             "hooks": hooks,
             "retention": retention.join(" "),

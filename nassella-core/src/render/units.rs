@@ -59,11 +59,37 @@ impl Ini {
             }
             out.push_str(&format!("[{name}]\n"));
             for (k, v) in lines {
-                out.push_str(&format!("{k}={v}\n"));
+                out.push_str(&format!("{k}={}\n", unit_value(v)));
             }
         }
         out
     }
+}
+
+/// A value as one unit-file line, whatever it holds: the composer only lets typed values through,
+/// and this is the last line of defence. A control character (which could end the line) is
+/// written as its C escape `\xNN`, and a trailing `\` (which would join the next line) as
+/// `\x5c`: text, never a line or a directive.
+fn unit_value(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(crate::values::is_control) && !v.ends_with('\\') {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if crate::values::is_control(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.ends_with('\\') {
+        out.pop();
+        out.push_str("\\x5c");
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 pub(super) fn unit(name: impl Into<String>, ini: &Ini, enabled: bool) -> UnitSpec {
@@ -388,7 +414,7 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
         out.extend(one_off_units(app, names, root));
     }
 
-    if let Some(b) = &v.backup {
+    if let Some(b) = &v.checked.backup {
         out.push(unit(
             "nassella-backup.service",
             &Ini::default()
@@ -421,7 +447,7 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 .section("Unit")
                 .set("Description", "Daily Nassella backup")
                 .section("Timer")
-                .set("OnCalendar", b.on_calendar.clone())
+                .set("OnCalendar", b.schedule.to_string())
                 .set("Persistent", "true")
                 .section("Install")
                 .set("WantedBy", "timers.target"),
@@ -476,11 +502,30 @@ pub fn data_device_unit() -> String {
 /// target, which runs what the units say, can be tested against it.)
 #[must_use]
 pub fn systemd_quote(arg: &str) -> String {
-    let escaped = arg
+    let mut escaped = arg
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('$', "$$")
         .replace('%', "%%");
+    // A line break or other control character becomes its C escape inside the quotes, which
+    // systemd turns back into the character: the argument stays on the unit's line.
+    if escaped.contains(crate::values::is_control) {
+        escaped = escaped
+            .chars()
+            .map(|c| match c {
+                '\n' => "\\n".to_owned(),
+                '\t' => "\\t".to_owned(),
+                c if crate::values::is_control(c) => {
+                    let mut buf = [0u8; 4];
+                    c.encode_utf8(&mut buf)
+                        .bytes()
+                        .map(|b| format!("\\x{b:02x}"))
+                        .collect()
+                }
+                c => c.to_string(),
+            })
+            .collect();
+    }
     if !arg.is_empty()
         && escaped == arg
         && !arg.contains(char::is_whitespace)
