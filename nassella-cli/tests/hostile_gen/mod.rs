@@ -303,6 +303,10 @@ pub fn case(seed: u64, n: u64) -> Case {
         asked.hosts.insert(host.clone());
         if rng.chance(50) {
             let _ = writeln!(t, "app = \"hello\"\nhost = {}", toml_str(&host));
+            if rng.chance(30) {
+                let image = field(&mut rng, "registry.example.com/hello:2.0");
+                let _ = writeln!(t, "image = {}", toml_str(&image));
+            }
         } else {
             let _ = writeln!(t, "app = \"vaultwarden\"\nhost = {}", toml_str(&host));
             if rng.chance(60) {
@@ -315,6 +319,13 @@ pub fn case(seed: u64, n: u64) -> Case {
                     toml_str(&field(&mut rng, "VAULT_SMTP_PASSWORD")),
                 );
             }
+        }
+        if rng.chance(5) {
+            let _ = writeln!(
+                t,
+                "signups_allowed = {}",
+                rng.pick(&["true", "\"yes\"", "1", "[]"])
+            );
         }
         if rng.chance(4) {
             let depth = 1 + rng.below(120);
@@ -666,6 +677,10 @@ fn check_artifacts(
                     out.escapes.push(format!("{path}: top-level keys {top:?}"));
                 }
                 for (_, s) in y["services"].as_mapping().into_iter().flatten() {
+                    let image = s["image"].as_str().unwrap_or("");
+                    if nassella_core::values::ImageRef::parse(image).is_err() {
+                        out.escapes.push(format!("{path}: image {image:?}"));
+                    }
                     for k in s.as_mapping().into_iter().flatten().map(|(k, _)| k) {
                         let k = k.as_str().unwrap_or("");
                         if ![

@@ -114,4 +114,17 @@ mod tests {
             "a.example.com {\n\trespond `{\"m.server\":\"x:443\"}` 200\n\theader X `a b`\n}\n"
         );
     }
+
+    #[test]
+    fn a_token_stays_one_token_on_one_line() {
+        let f = write(&[Directive::new("", Vec::<String>::new()).block(vec![
+            Directive::new("email", ["a@b.c\\"]),
+            Directive::new("x", ["a\n}\nevil.com {", "b`c\rd"]),
+        ])]);
+        assert_eq!(
+            f,
+            "{\n\temail `a@b.c\\`\n\tx \"a\\n}\\nevil.com {\" \"b`c\\rd\"\n}\n"
+        );
+        assert_eq!(f.lines().count(), 4);
+    }
 }
