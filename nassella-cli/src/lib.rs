@@ -9,30 +9,44 @@ pub mod backups;
 pub mod cloud;
 pub mod config;
 pub mod deploy;
+mod environment;
+pub mod exit;
 pub mod keys;
 pub mod local;
 pub mod materialise;
 pub mod modules;
 pub mod output;
+pub mod say;
+pub mod state;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use nassella_core::{Report, Stack};
+
+use say::{say, Format};
 
 /// Nassella: your web apps on an immutable Flatcar server that never drifts and never loses data.
 ///
 /// A config file (or a Rust program) describes the server, its backups and its apps; `nassella
 /// build` turns it into an Ignition config, Terraform variables and readable copies of every
 /// file the server will hold. Nothing is deployed by `build`.
+///
+/// Exit codes: 0 success, 1 error, 2 usage error, 3 the config is invalid (nothing was
+/// written), 4 `plan --detailed-exitcode` found changes. docs/cli.md is the contract.
 #[derive(Debug, Parser)]
 #[command(name = "nassella", version, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only warnings and errors: no progress, no success lines, no Terraform progress.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(flatten)]
+    env: environment::Environment,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,24 +58,36 @@ enum Command {
     Build {
         #[command(flatten)]
         input: Input,
-        /// Output folder (replaced as a whole).
+        /// Output folder (replaced as a whole, atomically). An existing one must be a folder
+        /// this command wrote (it holds ignition.json) or empty; a file is refused.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// `json`: one JSON document on standard output (docs/cli.md).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Check the stack and print every problem, without writing anything.
     Validate {
         #[command(flatten)]
         input: Input,
+        /// `json`: one JSON document on standard output (docs/cli.md).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Build into the instance's state folder and show what Terraform would change.
     ///
-    /// With --detailed-exitcode: exit 0 when nothing would change, 2 when something would.
+    /// With --detailed-exitcode: exit 0 when nothing would change, 4 when something would.
     Plan {
         #[command(flatten)]
         input: Input,
-        /// Exit 2 when the plan has changes (0 when none), like `terraform plan`.
+        /// Exit 4 when the plan has changes (0 when none). Terraform's own code for this is 2,
+        /// which `nassella` keeps for usage errors.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// `json`: one JSON document on standard output (docs/cli.md); Terraform's own output
+        /// goes to standard error.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Deploy: build into the state folder, create the restic repository if it is missing, then
     /// `terraform apply`. A second apply with the same config changes nothing.
@@ -157,19 +183,34 @@ struct Input {
 pub(crate) struct Shutdown {
     /// Cloud targets: seconds to wait for the server to power off cleanly (its apps stop, its
     /// volume is unmounted) before Terraform detaches the volume. If it is not off in time,
-    /// nothing is applied and the server keeps its volume. Default: $NASSELLA_SHUTDOWN_TIMEOUT,
-    /// else 600; this flag wins over the variable.
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// nothing is applied and the server keeps its volume. Default: 600; the flag wins over
+    /// the variable.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "NASSELLA_SHUTDOWN_TIMEOUT",
+        value_parser = seconds
+    )]
     shutdown_timeout: Option<u64>,
+}
+
+/// A whole number of seconds, at least 1.
+fn seconds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a whole number of seconds, at least 1 (--shutdown-timeout or NASSELLA_SHUTDOWN_TIMEOUT)"
+        )),
+    }
 }
 
 impl Shutdown {
     /// The flag, else `NASSELLA_SHUTDOWN_TIMEOUT`, else the default.
-    pub(crate) fn timeout(self) -> Result<std::time::Duration> {
-        match self.shutdown_timeout {
-            Some(s) => Ok(std::time::Duration::from_secs(s)),
-            None => cloud::shutdown_timeout_from_env(),
-        }
+    pub(crate) fn timeout(self) -> std::time::Duration {
+        self.shutdown_timeout.map_or(
+            cloud::DEFAULT_SHUTDOWN_TIMEOUT,
+            std::time::Duration::from_secs,
+        )
     }
 }
 
@@ -177,12 +218,51 @@ impl Shutdown {
 /// `--config` is ignored.
 #[must_use]
 pub fn main_with(stack: Option<Stack>) -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    if let Err(e) = environment::refuse_secrets_on_command_line(&matches, &command) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(exit::USAGE);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    say::set_quiet(cli.quiet);
+    environment::set(cli.env.clone());
+    let json = cli.command.json_command();
+    say::set_json(json);
     match run(cli, stack) {
         Ok(code) => code,
         Err(e) => {
+            let code = exit::of_error(&e);
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if let Some(command) = json {
+                say::error_document(command, code, &format!("{e:#}"));
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+impl Command {
+    /// The name of a command asked for `--format json`.
+    fn json_command(&self) -> Option<&'static str> {
+        match self {
+            Self::Build {
+                format: Format::Json,
+                ..
+            } => Some("build"),
+            Self::Validate {
+                format: Format::Json,
+                ..
+            } => Some("validate"),
+            Self::Plan {
+                format: Format::Json,
+                ..
+            } => Some("plan"),
+            Self::Backups(b) if b.json() => Some("backups list"),
+            _ => None,
         }
     }
 }
@@ -199,20 +279,29 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { input } => {
+        Command::Validate { input, format: _ } => {
             let Some(stack) = load(&input, given)? else {
-                return Ok(ExitCode::FAILURE);
+                return Ok(ExitCode::from(exit::INVALID));
             };
             let keys = keys::with_env_secrets(
-                keys::resolve(&input, stack.instance().name(), false)?,
+                keys::resolve(&input, stack.instance().name(), false)?.0,
                 &stack,
             );
             match nassella_core::build(&stack, &keys) {
                 Ok(b) => finish_ok(&b.warnings, input.strict, || {
-                    eprintln!(
+                    say!(
                         "ok: {} is valid ({} bytes of Ignition)",
                         describe(&stack),
                         b.bundle.ignition().len()
+                    );
+                    say::document(
+                        Some("validate"),
+                        exit::OK,
+                        &b.warnings,
+                        serde_json::json!({
+                            "instance": stack.instance().name(),
+                            "ignition_bytes": b.bundle.ignition().len(),
+                        }),
                     );
                 }),
                 Err(r) => Ok(print_report(&r)),
@@ -221,6 +310,7 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
         Command::Plan {
             input,
             detailed_exitcode,
+            format: _,
         } => run_deploy(
             &input,
             given,
@@ -237,11 +327,11 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
         Command::Backups(cmd) => backups::run(cmd, given),
         Command::Secret { input, app, name } => {
             let Some(stack) = load(&input, given)? else {
-                return Ok(ExitCode::FAILURE);
+                return Ok(ExitCode::from(exit::INVALID));
             };
             keys::require(&input, stack.instance().name())?;
             let keys = keys::with_env_secrets(
-                keys::resolve(&input, stack.instance().name(), false)?,
+                keys::resolve(&input, stack.instance().name(), false)?.0,
                 &stack,
             );
             let validated = match nassella_core::compose(&stack) {
@@ -288,33 +378,53 @@ fn run(cli: Cli, given: Option<Stack>) -> Result<ExitCode> {
             local::down(&root)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build { input, out } => {
+        Command::Build {
+            input,
+            out,
+            format: _,
+        } => {
             let Some(mut stack) = load(&input, given)? else {
-                return Ok(ExitCode::FAILURE);
+                return Ok(ExitCode::from(exit::INVALID));
             };
+            // Refused before anything is made: a file (or anything but an earlier output) at
+            // --out would fail the swap after the work, or be lost.
+            output::check_target(&out)?;
             // The bundle is what `nassella apply` would deploy: the same data volumes.
-            let state = deploy::StateDir::of(stack.instance().name());
+            let state = deploy::StateDir::of(stack.instance().name())?;
             volumes::adapt(&mut stack, &state)?;
-            let keys = keys::with_env_secrets(
-                keys::resolve(&input, stack.instance().name(), true)?,
-                &stack,
-            );
+            let (keys, new_key) = keys::resolve(&input, stack.instance().name(), true)?;
+            let keys = keys::with_env_secrets(keys, &stack);
             match nassella_core::build(&stack, &keys) {
                 Ok(b) => {
                     if input.strict && !b.warnings.is_empty() {
                         return Ok(print_report(&b.warnings.clone().strict()));
                     }
+                    if let Some(k) = new_key {
+                        k.save()?;
+                    }
                     output::write_atomically(&b.bundle, &out)?;
                     finish_ok(&b.warnings, false, || {
                         let limit = stack.instance().provider_kind().user_data_limit();
                         let size = b.bundle.ignition().len();
-                        eprintln!(
+                        say!(
                             "built {} into {} ({} files; Ignition {size} of {limit} bytes allowed by {})",
                             describe(&stack), out.display(), b.bundle.files().len(), stack.instance().provider_kind()
                         );
-                        eprintln!(
+                        say!(
                             "review {}/instance/ to see every file the server gets",
                             out.display()
+                        );
+                        say::document(
+                            Some("build"),
+                            exit::OK,
+                            &b.warnings,
+                            serde_json::json!({
+                                "instance": stack.instance().name(),
+                                "out": out.display().to_string(),
+                                "files": b.bundle.files().len(),
+                                "ignition_bytes": size,
+                                "ignition_limit": limit,
+                            }),
                         );
                     })
                 }
@@ -333,7 +443,7 @@ fn run_deploy(
     shutdown: Shutdown,
 ) -> Result<ExitCode> {
     let Some(stack) = load(input, given)? else {
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(exit::INVALID));
     };
     deploy_stack(input, stack, action, detailed_exitcode, &[], shutdown)
 }
@@ -354,16 +464,17 @@ pub(crate) fn deploy_stack(
     let stops = matches!(action, "apply" | "destroy")
         && deploy::cloud::Cloud::of(stack.instance().provider_kind()).is_some();
     let timeout = if stops {
-        shutdown.timeout()?
+        shutdown.timeout()
     } else {
         cloud::DEFAULT_SHUTDOWN_TIMEOUT
     };
-    let state = StateDir::of(stack.instance().name());
+    let state = StateDir::of(stack.instance().name())?;
     deploy::adapt_for_target(&mut stack, &state);
     let volumes = volumes::adapt(&mut stack, &state)?;
     let provider = stack.instance().provider_kind();
     phase(&format!("building {} for {provider}", describe(&stack)));
-    let keys = keys::with_env_secrets(keys::resolve(input, stack.instance().name(), true)?, &stack);
+    let (keys, new_key) = keys::resolve(input, stack.instance().name(), true)?;
+    let keys = keys::with_env_secrets(keys, &stack);
     let built = match nassella_core::build(&stack, &keys) {
         Ok(b) if input.strict && !b.warnings.is_empty() => {
             return Ok(print_report(&b.warnings.clone().strict()))
@@ -374,8 +485,12 @@ pub(crate) fn deploy_stack(
     for p in built.warnings.problems() {
         eprintln!("{p}");
     }
+    state.create()?;
+    if let Some(k) = new_key {
+        k.save()?;
+    }
     output::write_atomically(&built.bundle, &state.bundle())?;
-    eprintln!(
+    say!(
         "    bundle in {} (Ignition {} bytes)",
         state.bundle().display(),
         built.bundle.ignition().len()
@@ -403,9 +518,9 @@ pub(crate) fn deploy_stack(
                     v.restoring = None;
                     v.save(&state)?;
                 }
-                eprintln!("==> applied; the state is in {}", state.root().display());
+                say!("==> applied; the state is in {}", state.root().display());
             } else {
-                eprintln!(
+                say!(
                     "==> destroyed the server; the data volume is kept (prevent_destroy) and `nassella apply` attaches it to a new server. The state is in {}",
                     state.root().display()
                 );
@@ -417,7 +532,7 @@ pub(crate) fn deploy_stack(
     args.extend(extra.iter().cloned());
     let code = plain_terraform(&dir, action, args, detailed_exitcode, None)?;
     if code == ExitCode::SUCCESS && action == "apply" {
-        eprintln!("==> applied; the state is in {}", state.root().display());
+        say!("==> applied; the state is in {}", state.root().display());
         if provider == nassella_core::Provider::Local {
             show_local_addresses(&stack, &state);
         }
@@ -434,7 +549,7 @@ fn destroy(
     delete_data: Option<&str>,
 ) -> Result<ExitCode> {
     let Some(mut stack) = load(input, given)? else {
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(exit::INVALID));
     };
     let data = match delete_data {
         None => None,
@@ -450,7 +565,7 @@ fn destroy(
                     "--delete-data {confirm}: give the instance's name, `{name}`, to confirm deleting its data; nothing was changed"
                 );
             }
-            let state = deploy::StateDir::of(&name);
+            let state = deploy::StateDir::of(&name)?;
             deploy::adapt_for_target(&mut stack, &state);
             Some(PathBuf::from(stack.instance().data_root_path()))
         }
@@ -462,7 +577,7 @@ fn destroy(
             std::fs::remove_dir_all(&data)
                 .with_context(|| format!("deleting {}", data.display()))?;
         }
-        eprintln!("==> the data is deleted; the backups in the restic repository remain");
+        say!("==> the data is deleted; the backups in the restic repository remain");
     }
     Ok(code)
 }
@@ -493,7 +608,8 @@ fn plain_terraform(
     }
     deploy::phase(&format!("terraform {action}"));
     let code = deploy::terraform(dir, &args)?;
-    if action == "plan" && (code == 0 || code == 2) {
+    let mut summary = None;
+    if action == "plan" && (code == 0 || (code == 2 && detailed_exitcode)) {
         let json = deploy::terraform_stdout(
             dir,
             &[
@@ -502,19 +618,41 @@ fn plain_terraform(
                 saved.path().display().to_string(),
             ],
         )?;
-        eprintln!("==> {}", deploy::cloud::summarise(server, cloud, &json)?);
+        let s = deploy::cloud::summarise_plan(server, cloud, &json)?;
+        say!("==> {}", s.text);
+        summary = Some(s);
     }
     drop(saved);
-    match (action, code) {
-        (_, 0) => Ok(ExitCode::SUCCESS),
-        ("plan", 2) if detailed_exitcode => Ok(ExitCode::from(2)),
+    let result = match (action, code) {
+        (_, 0) => exit::OK,
+        ("plan", 2) if detailed_exitcode => exit::CHANGES,
         _ => {
             eprintln!(
                 "terraform {action} failed (exit {code}); its output is above. Nothing else was changed: fix the cause and run `nassella {action}` again."
             );
-            Ok(ExitCode::FAILURE)
+            exit::ERROR
+        }
+    };
+    if action == "plan" {
+        if let Some(s) = &summary {
+            say::document(
+                Some("plan"),
+                result,
+                &Report::new(),
+                serde_json::json!({
+                    "changes": s.kind != deploy::cloud::SummaryKind::Nothing,
+                    "summary": s,
+                }),
+            );
+        } else {
+            say::error_document(
+                "plan",
+                result,
+                &format!("terraform plan failed (exit {code})"),
+            );
         }
     }
+    Ok(ExitCode::from(result))
 }
 
 /// Where the apps of a local instance answer, and how to reach names that are not `*.localhost`
@@ -526,12 +664,12 @@ fn show_local_addresses(stack: &Stack, state: &deploy::StateDir) {
     let mut outside = false;
     for app in validated.apps() {
         for host in app.hosts() {
-            eprintln!("    {}: {}/", app.id(), stack.instance().public_url(host));
+            say!("    {}: {}/", app.id(), stack.instance().public_url(host));
             outside |= !host.ends_with(".localhost");
         }
     }
     if outside {
-        eprintln!(
+        say!(
             "    names outside .localhost resolve with the lines of {} in /etc/hosts (or `curl --resolve`)",
             state.root().join("hosts").display()
         );
@@ -557,34 +695,57 @@ fn finish_ok(warnings: &Report, strict: bool, ok: impl FnOnce()) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// Print the problems of an invalid stack (text on standard error, and the JSON document when
+/// asked for); the command then ends with [`exit::INVALID`].
 fn print_report(r: &Report) -> ExitCode {
     eprintln!("{r}");
     eprintln!("nothing was written; fix the problems above and run the command again");
-    ExitCode::FAILURE
+    say::document(
+        say::json_command_name(),
+        exit::INVALID,
+        r,
+        serde_json::json!({}),
+    );
+    ExitCode::from(exit::INVALID)
 }
 
-/// The stack from the Rust program, or from the config file. Prints config problems (with
-/// those the composer finds) and returns `None` when there are errors.
+/// The stack from the Rust program, or from the config file, checked by the composer before
+/// anything else runs: a command never creates a file (not even the master key) for a stack
+/// with errors. Prints the problems and returns `None` when there are errors.
 fn load(input: &Input, given: Option<Stack>) -> Result<Option<Stack>> {
     if let Some(s) = given {
-        return Ok(Some(s));
+        return Ok(checked(s));
     }
     let text = read_config(&input.config)?;
     let name = input.config.display().to_string();
-    let (stack, report) = config::parse(&name, &text).map_err(anyhow::Error::msg)?;
-    if report.has_errors() {
-        let mut all = report;
-        let more = match nassella_core::compose(&stack) {
-            Ok(v) => v.warnings().clone(),
-            Err(r) => r,
-        };
-        for p in more.problems() {
-            all.push(p.clone());
-        }
-        print_report(&all);
-        return Ok(None);
+    let (stack, report) = config::parse(&name, &text).map_err(exit::Invalid)?;
+    let composed = nassella_core::compose(&stack);
+    if !report.has_errors() && composed.is_ok() {
+        return Ok(Some(stack));
     }
-    Ok(Some(stack))
+    let mut all = report;
+    let more = match composed {
+        Ok(v) => v.warnings().clone(),
+        Err(r) => r,
+    };
+    for p in more.problems() {
+        all.push(p.clone());
+    }
+    print_report(&all);
+    Ok(None)
+}
+
+/// `stack` when the composer finds no error in it; its problems are printed otherwise. The
+/// state folder is named after the instance, so a name the composer refuses never reaches a
+/// path.
+fn checked(stack: Stack) -> Option<Stack> {
+    match nassella_core::compose(&stack) {
+        Ok(_) => Some(stack),
+        Err(r) => {
+            print_report(&r);
+            None
+        }
+    }
 }
 
 fn read_config(path: &Path) -> Result<String> {

@@ -45,14 +45,14 @@ fn run_once_jobs(root: &Path, app: &str) -> Result<()> {
     let units = root.join(crate::materialise::UNITS_DIR);
     for job in once::jobs(&units, app, &app_script())? {
         if job.marker.exists() {
-            eprintln!(
+            crate::say::say!(
                 "one-off job {} ran before on this data ({} exists): skipped",
                 job.unit,
                 job.marker.display()
             );
             continue;
         }
-        eprintln!("running one-off job {}", job.unit);
+        crate::say::say!("running one-off job {}", job.unit);
         let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
         script(root, "app.sh", &args).with_context(|| {
             format!(
@@ -86,7 +86,7 @@ pub fn backup(root: &Path) -> Result<()> {
 /// When a stop fails.
 pub fn down(root: &Path) -> Result<()> {
     if !root.join("etc/nassella").exists() {
-        eprintln!(
+        crate::say::say!(
             "nothing materialised in {}; nothing to stop",
             root.display()
         );
@@ -169,8 +169,8 @@ fn script(root: &Path, name: &str, args: &[&str]) -> Result<()> {
 /// A Docker Compose v2 binary: `$NASSELLA_COMPOSE`, `docker-compose` on PATH if it is v2, or the
 /// Docker CLI plugin.
 fn compose_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("NASSELLA_COMPOSE") {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = &crate::environment::get().compose {
+        return Ok(p.clone());
     }
     let is_v2 = |bin: &Path| {
         Command::new(bin).arg("version").output().is_ok_and(|o| {

@@ -95,7 +95,7 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     );
     std::fs::write(&cfg, &with_dns).unwrap();
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     let plan = show(&out);
     assert!(
         plan.contains("terraform_data.dns must be replaced")
@@ -143,7 +143,7 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
         .success());
     std::fs::write(&cfg, local_target_config(&env, retagged)).unwrap();
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     assert!(
         show(&out).contains("==> the server is REPLACED"),
         "{}",
