@@ -17,6 +17,14 @@ use anyhow::{bail, Context as _, Result};
 /// # Errors
 /// When a step fails; its output has been shown.
 pub fn up(ignition: &Path, root: &Path) -> Result<()> {
+    // The command quotes the path for the shell; a path that is not UTF-8 cannot be spelled in
+    // it without changing it, so it is refused rather than approximated.
+    let spelled = root.to_str().with_context(|| {
+        format!(
+            "the instance folder {} is not UTF-8; choose a state folder (NASSELLA_STATE_DIR) whose path is",
+            root.display()
+        )
+    })?;
     let bytes =
         std::fs::read(ignition).with_context(|| format!("reading {}", ignition.display()))?;
     if root.exists() {
@@ -25,9 +33,7 @@ pub fn up(ignition: &Path, root: &Path) -> Result<()> {
     std::fs::create_dir_all(root)?;
     crate::materialise::materialise(&bytes, root, &crate::materialise::Options::default())
         .context("materialising the Ignition config")?;
-    sh(&nassella_core::render::unpack_command(
-        &root.to_string_lossy(),
-    ))?;
+    sh(&nassella_core::render::unpack_command(spelled))?;
     log(root, "up")?;
     script(root, "restore.sh", &[])?;
     script(root, "app.sh", &["up", "proxy"])?;
@@ -158,6 +164,7 @@ fn script(root: &Path, name: &str, args: &[&str]) -> Result<()> {
         .env("NASSELLA_SUPERVISOR", "compose")
         .env("NASSELLA_STATE_DIR", root.join("var/lib/nassella"))
         .env("NASSELLA_CACHE_DIR", root.join("var/cache/nassella/restic"))
+        .stdout(crate::deploy::progress_stream())
         .status()
         .with_context(|| format!("running {}", path.display()))?;
     if !status.success() {
