@@ -19,16 +19,15 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-/// The variable that moves every state folder (read through clap; see [`crate::Cli`]).
-pub const STATE_DIR_VAR: &str = "NASSELLA_STATE_DIR";
-
-/// The folder that holds every instance's state folder: `$NASSELLA_STATE_DIR`, else
+/// The folder that holds every instance's state folder: `--state-dir` / `$NASSELLA_STATE_DIR`
+/// (read by the command line parser, [`crate::environment`]), else
 /// `$HOME/.local/state/nassella`.
 #[must_use]
 pub fn base() -> PathBuf {
-    std::env::var_os(STATE_DIR_VAR)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    crate::environment::get()
+        .state_dir
+        .clone()
+        .filter(|v| !v.as_os_str().is_empty())
         .unwrap_or_else(|| {
             let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
             home.join(".local/state/nassella")
