@@ -224,7 +224,11 @@ impl Shutdown {
 /// `--config` is ignored.
 #[must_use]
 pub fn main_with(stack: Option<Stack>) -> ExitCode {
-    let command = Cli::command();
+    let mut command = Cli::command();
+    // `--no-color` turns clap's own colours off too (NO_COLOR does by itself).
+    if std::env::args_os().any(|a| a.to_string_lossy().starts_with("--no-color")) {
+        command = command.color(clap::ColorChoice::Never);
+    }
     let matches = command.clone().get_matches();
     if let Err(e) = environment::refuse_secrets_on_command_line(&matches, &command) {
         eprintln!("error: {e:#}");

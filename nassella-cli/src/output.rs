@@ -120,7 +120,7 @@ pub fn write_atomically(bundle: &Bundle, out: &Path) -> Result<Swap> {
     // From here the staging folder is removed by hand (it holds the old output after an
     // exchange), so the guard must not delete it first.
     let staged = staging.keep();
-    let swap = swap_into_place(&staged, out, &parent, &name);
+    let swap = swap_into_place(&staged, out, &parent, &name, rename2);
     if swap.is_err() {
         let _ = fs::remove_dir_all(&staged);
     }
@@ -147,13 +147,30 @@ fn parent_of(out: &Path) -> PathBuf {
 
 /// Move the complete folder `staged` to `out`: create it, or exchange it with the previous
 /// output and delete that one (now at `staged`).
-fn swap_into_place(staged: &Path, out: &Path, parent: &Path, name: &str) -> Result<Swap> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
+/// `renameat2(from, to, flags)` (relative paths from the current folder).
+type Rename2 = fn(&Path, &Path, rustix::fs::RenameFlags) -> Result<(), rustix::io::Errno>;
+
+fn rename2(
+    from: &Path,
+    to: &Path,
+    flags: rustix::fs::RenameFlags,
+) -> Result<(), rustix::io::Errno> {
+    rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, flags)
+}
+
+fn swap_into_place(
+    staged: &Path,
+    out: &Path,
+    parent: &Path,
+    name: &str,
+    rename2: Rename2,
+) -> Result<Swap> {
+    use rustix::fs::RenameFlags;
     use rustix::io::Errno;
     let refused = |e: Errno| {
         matches!(e, Errno::INVAL | Errno::NOSYS | Errno::NOTSUP).then(|| format!("renameat2: {e}"))
     };
-    match renameat_with(CWD, staged, CWD, out, RenameFlags::NOREPLACE) {
+    match rename2(staged, out, RenameFlags::NOREPLACE) {
         Ok(()) => return Ok(Swap::Created),
         Err(Errno::EXIST | Errno::NOTEMPTY) => {}
         Err(e) => match refused(e) {
@@ -171,7 +188,7 @@ fn swap_into_place(staged: &Path, out: &Path, parent: &Path, name: &str) -> Resu
             }
         },
     }
-    match renameat_with(CWD, staged, CWD, out, RenameFlags::EXCHANGE) {
+    match rename2(staged, out, RenameFlags::EXCHANGE) {
         Ok(()) => {
             // `staged` now holds the previous output.
             fs::remove_dir_all(staged).with_context(|| {
@@ -271,6 +288,77 @@ fn is_secret_view(rel: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::RenameFlags;
+    use rustix::io::Errno;
+
+    /// A staged folder and an earlier output, each with its own `ignition.json`.
+    fn world(old: bool) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        if old {
+            fs::create_dir(&out).unwrap();
+            fs::write(out.join(BUNDLE_MARK), "old").unwrap();
+        }
+        let staged = t.path().join(".out.nassella-new-1-abc");
+        fs::create_dir(&staged).unwrap();
+        fs::write(staged.join(BUNDLE_MARK), "new").unwrap();
+        (t, out, staged)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_real_exchange_replaces_the_output_in_one_step() {
+        let (t, out, staged) = world(true);
+        let swap = swap_into_place(&staged, &out, t.path(), "out", rename2).unwrap();
+        assert_eq!(swap, Swap::Exchanged);
+        assert_eq!(fs::read_to_string(out.join(BUNDLE_MARK)).unwrap(), "new");
+        assert_eq!(names(t.path()), ["out"]);
+    }
+
+    /// A filesystem that refuses `RENAME_EXCHANGE` (as some network and FUSE filesystems do):
+    /// a stand-in for one, since every filesystem here supports it.
+    fn no_exchange(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), Errno> {
+        if flags.contains(RenameFlags::EXCHANGE) {
+            return Err(Errno::INVAL);
+        }
+        rename2(from, to, flags)
+    }
+
+    /// A kernel without `renameat2` at all.
+    fn no_renameat2(_: &Path, _: &Path, _: RenameFlags) -> Result<(), Errno> {
+        Err(Errno::NOSYS)
+    }
+
+    #[test]
+    fn without_an_exchange_two_renames_replace_the_output_and_say_why() {
+        let (t, out, staged) = world(true);
+        let swap = swap_into_place(&staged, &out, t.path(), "out", no_exchange).unwrap();
+        let Swap::TwoRenames(why) = swap else {
+            panic!("{swap:?}")
+        };
+        assert!(why.contains("renameat2"), "{why}");
+        assert_eq!(fs::read_to_string(out.join(BUNDLE_MARK)).unwrap(), "new");
+        assert_eq!(names(t.path()), ["out"], "the old output is removed");
+
+        let (t, out, staged) = world(true);
+        let swap = swap_into_place(&staged, &out, t.path(), "out", no_renameat2).unwrap();
+        assert!(matches!(swap, Swap::TwoRenames(_)), "{swap:?}");
+        assert_eq!(fs::read_to_string(out.join(BUNDLE_MARK)).unwrap(), "new");
+        assert_eq!(names(t.path()), ["out"]);
+
+        let (t, out, staged) = world(false);
+        let swap = swap_into_place(&staged, &out, t.path(), "out", no_renameat2).unwrap();
+        assert_eq!(swap, Swap::Created);
+        assert_eq!(names(t.path()), ["out"]);
+    }
 
     #[test]
     fn only_leftovers_of_exactly_this_shape_are_recognised() {
