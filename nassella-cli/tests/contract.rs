@@ -116,8 +116,10 @@ fn a_hostile_instance_name_creates_nothing_anywhere_with_any_command() {
             let before = tree(world.path());
             let mut args = command.to_vec();
             args.extend(["--config", "apps.config"]);
+            // The state folder is deep too: `<state>/../../x` is inside the world.
             let o = cmd(world.path(), &args)
                 .current_dir(&work)
+                .env("NASSELLA_STATE_DIR", world.path().join("s/t/a/t/e"))
                 .output()
                 .unwrap();
             assert_eq!(o.status.code(), Some(3), "{name} {command:?}: {}", show(&o));
