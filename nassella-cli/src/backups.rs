@@ -478,7 +478,7 @@ fn restore(
     }
 
     let state = StateDir::of(stack.instance().name())?;
-    crate::deploy::adapt_for_target(&mut stack, &state);
+    crate::deploy::adapt_for_target(&mut stack, &state)?;
     let data = PathBuf::from(stack.instance().data_root_path());
     let aside = aside_path(&data, &timestamp());
     if aside.exists() {

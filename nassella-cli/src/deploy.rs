@@ -25,12 +25,31 @@ pub fn phase(what: &str) {
 }
 
 /// The local target keeps its data volume in the state folder unless the config names one.
-pub fn adapt_for_target(stack: &mut Stack, state: &StateDir) {
+///
+/// # Errors
+/// When the state folder's path cannot be a data root (the scripts and units take it as it is:
+/// letters, digits, `_`, `-`, `.`): a clear error about the state folder, rather than one at a
+/// `data_root` the config never set.
+pub fn adapt_for_target(stack: &mut Stack, state: &StateDir) -> Result<()> {
     let i = stack.instance();
     if i.provider_kind() == Provider::Local && i.data_root_path() == "/srv/data" {
-        let moved = i.clone().data_root(state.data().to_string_lossy());
+        let data = state.data();
+        let refuse = || {
+            anyhow::anyhow!(
+                "the local target keeps its data in the state folder, {}, but the instance's scripts and units take the data folder's path as it is: it must be an absolute path of letters, digits, '_', '-' and '.'. Set NASSELLA_STATE_DIR to such a folder, or `data_root` in [instance]; nothing was written",
+                data.display()
+            )
+        };
+        let spelled = data.to_str().ok_or_else(refuse)?;
+        let moved = i.clone().data_root(spelled);
         *stack.instance_mut() = moved;
+        if let Err(r) = nassella_core::compose(stack) {
+            if r.problems().iter().any(|p| p.path == "instance.data_root") {
+                return Err(refuse());
+            }
+        }
     }
+    Ok(())
 }
 
 /// Make sure the restic repository exists: `restic cat config`, and `restic init` only when

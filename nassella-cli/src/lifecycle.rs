@@ -47,7 +47,7 @@ pub(crate) fn deploy_stack(
         cloud::DEFAULT_SHUTDOWN_TIMEOUT
     };
     let state = StateDir::of(stack.instance().name())?;
-    deploy::adapt_for_target(&mut stack, &state);
+    deploy::adapt_for_target(&mut stack, &state)?;
     let volumes = volumes::adapt(&mut stack, &state)?;
     let provider = stack.instance().provider_kind();
     phase(&format!("building {} for {provider}", describe(&stack)));
@@ -144,7 +144,7 @@ pub(crate) fn destroy(
                 );
             }
             let state = deploy::StateDir::of(&name)?;
-            deploy::adapt_for_target(&mut stack, &state);
+            deploy::adapt_for_target(&mut stack, &state)?;
             Some(PathBuf::from(stack.instance().data_root_path()))
         }
     };

@@ -683,3 +683,21 @@ fn the_unpack_command_touches_only_its_own_folder_whatever_the_path() {
         "rm -rf /etc/nassella.new && mkdir -m 0755 /etc/nassella.new && tar -xzf /etc/nassella.tar.gz -C /etc/nassella.new && rm -rf /etc/nassella && mv /etc/nassella.new /etc/nassella"
     );
 }
+
+#[test]
+fn a_local_data_folder_in_a_state_folder_with_a_space_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = local_config(dir.path());
+    let o = cmd(dir.path(), &["plan", "--config", cfg.to_str().unwrap()])
+        .env("NASSELLA_STATE_DIR", dir.path().join("st ate"))
+        .env("NASSELLA_MASTER_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("keeps its data in the state folder") && err.contains("NASSELLA_STATE_DIR"),
+        "{err}"
+    );
+    assert!(!dir.path().join("st ate").exists(), "nothing was written");
+}
