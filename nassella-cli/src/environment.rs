@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 
 /// The variables, as global options of every command (`--help` lists them under
 /// "Environment").
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Clone, Default, clap::Args)]
 pub(crate) struct Environment {
     /// Where the instances' state folders are (master key, last bundle, Terraform state):
     /// `<dir>/<instance>/`. Default: ~/.local/state/nassella.
@@ -206,6 +206,27 @@ pub(crate) fn refuse_secrets_on_command_line(
     Ok(())
 }
 
+/// Names which variables are set, never a secret's value.
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Environment")
+            .field("state_dir", &self.state_dir)
+            .field("master_key", &set(&self.master_key))
+            .field("hcloud_token", &set(&self.hcloud_token))
+            .field("digitalocean_token", &set(&self.digitalocean_token))
+            .field("hcloud_api", &self.hcloud_api)
+            .field("digitalocean_api", &self.digitalocean_api)
+            .field("aws_access_key_id", &set(&self.aws_access_key_id))
+            .field("aws_secret_access_key", &set(&self.aws_secret_access_key))
+            .field("b2_account_id", &set(&self.b2_account_id))
+            .field("b2_account_key", &set(&self.b2_account_key))
+            .field("compose", &self.compose)
+            .field("no_color", &self.no_color)
+            .finish()
+    }
+}
+
 impl Environment {
     /// The value of one of the variables above by its name (cloud API clients look theirs up
     /// by the provider's variable names).
@@ -230,5 +251,24 @@ impl Environment {
     #[must_use]
     pub(crate) fn no_color(&self) -> bool {
         self.no_color.as_deref().is_some_and(|v| !v.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let e = Environment {
+            master_key: Some("00ff-secret".into()),
+            hcloud_token: Some("tok-secret".into()),
+            aws_secret_access_key: Some("aws-secret".into()),
+            ..Environment::default()
+        };
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("secret\""), "{shown}");
+        assert!(!shown.contains("-secret"), "{shown}");
+        assert!(shown.contains("master_key: \"<set>\""), "{shown}");
     }
 }
