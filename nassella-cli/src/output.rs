@@ -226,29 +226,42 @@ fn swap_into_place(
 
 /// Remove the staging and old folders of `out` (named `name`) that runs killed half-way left in
 /// `parent`: exactly `.<name>.nassella-new-<pid>-<random>` or `.<name>.nassella-old-<pid>-<random>`,
-/// a real folder owned by this user, whose process `<pid>` is gone. Anything else stays.
+/// a real folder owned by this user, whose process `<pid>` is gone. Folders of the shape older
+/// versions used (`.<name>.new-<6 letters or digits>`, `.<name>.old-<pid>`) are removed too when
+/// they hold a bundle (`ignition.json`) and were not touched for an hour. Anything else stays.
 /// Failures are only reported: they must not stop the build.
 pub fn remove_leftovers(parent: &Path, name: &str) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(parent) else {
         return removed;
     };
-    let uid = fs::metadata(parent).map(|m| m.uid()).ok();
+    let me = rustix::process::geteuid().as_raw();
+    let gone = |pid: u32| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
     for e in entries.flatten() {
         let file = e.file_name();
         let Some(file) = file.to_str() else { continue };
-        let Some(pid) = leftover_pid(file, name) else {
+        let Some(kind) = leftover(file, name) else {
             continue;
         };
-        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
         let path = e.path();
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
-        let mine = rustix::process::geteuid().as_raw() == meta.uid() || uid == Some(meta.uid());
-        if !meta.is_dir() || !mine {
+        if !meta.is_dir() || meta.uid() != me {
+            continue;
+        }
+        let stale = match kind {
+            Leftover::Current { pid } => gone(pid),
+            Leftover::Legacy { pid } => {
+                let idle = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|d| d > std::time::Duration::from_secs(3600));
+                idle && pid.is_none_or(gone) && path.join(BUNDLE_MARK).is_file()
+            }
+        };
+        if !stale {
             continue;
         }
         match fs::remove_dir_all(&path) {
@@ -268,16 +281,38 @@ pub fn remove_leftovers(parent: &Path, name: &str) -> Vec<PathBuf> {
     removed
 }
 
-/// The pid in a leftover's folder name, when `file` has exactly that shape for output `name`.
-fn leftover_pid(file: &str, name: &str) -> Option<u32> {
+/// A folder name that a run writing output `name` uses next to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leftover {
+    /// `.<name>.nassella-new-<pid>-<random>` or `.<name>.nassella-old-<pid>-<random>`.
+    Current { pid: u32 },
+    /// `.<name>.new-<6 letters or digits>` (no pid) or `.<name>.old-<pid>`: older versions.
+    Legacy { pid: Option<u32> },
+}
+
+/// What `file` is, when it has exactly one of the shapes of [`Leftover`] for output `name`.
+fn leftover(file: &str, name: &str) -> Option<Leftover> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let alnum = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
     let rest = file.strip_prefix('.')?.strip_prefix(name)?;
-    let rest = rest
+    if let Some(r) = rest
         .strip_prefix(".nassella-new-")
-        .or_else(|| rest.strip_prefix(".nassella-old-"))?;
-    let (pid, random) = rest.split_once('-')?;
-    let alnum = !random.is_empty() && random.bytes().all(|b| b.is_ascii_alphanumeric());
-    let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
-    (alnum && digits).then(|| pid.parse().ok()).flatten()
+        .or_else(|| rest.strip_prefix(".nassella-old-"))
+    {
+        let (pid, random) = r.split_once('-')?;
+        return (digits(pid) && alnum(random))
+            .then(|| pid.parse().ok())
+            .flatten()
+            .map(|pid| Leftover::Current { pid });
+    }
+    if let Some(random) = rest.strip_prefix(".new-") {
+        return (random.len() == 6 && alnum(random)).then_some(Leftover::Legacy { pid: None });
+    }
+    let pid = rest.strip_prefix(".old-")?;
+    digits(pid)
+        .then(|| pid.parse().ok())
+        .flatten()
+        .map(|pid| Leftover::Legacy { pid: Some(pid) })
 }
 
 /// Env files carry only `<secret:…>` markers in the views, but keep them private all the same.
@@ -361,12 +396,21 @@ mod tests {
     }
 
     #[test]
-    fn only_leftovers_of_exactly_this_shape_are_recognised() {
+    fn only_leftovers_of_exactly_these_shapes_are_recognised() {
+        let current = |pid| Some(Leftover::Current { pid });
         assert_eq!(
-            leftover_pid(".out.nassella-new-123-aB3xYz12", "out"),
-            Some(123)
+            leftover(".out.nassella-new-123-aB3xYz12", "out"),
+            current(123)
         );
-        assert_eq!(leftover_pid(".out.nassella-old-9-x", "out"), Some(9));
+        assert_eq!(leftover(".out.nassella-old-9-x", "out"), current(9));
+        assert_eq!(
+            leftover(".out.new-aB3xYz", "out"),
+            Some(Leftover::Legacy { pid: None })
+        );
+        assert_eq!(
+            leftover(".out.old-4242", "out"),
+            Some(Leftover::Legacy { pid: Some(4242) })
+        );
         for other in [
             ".out.nassella-new-123-",
             ".out.nassella-new--abc",
@@ -375,10 +419,15 @@ mod tests {
             ".out.nassella-new-1-a.b",
             ".outx.nassella-new-1-abc",
             "out.nassella-new-1-abc",
-            ".out.new-abc123",
             ".other.nassella-new-1-abc",
+            ".out.new-abc12",
+            ".out.new-abc1234",
+            ".out.new-abc.12",
+            ".out.old-",
+            ".out.old-12x",
+            ".out.older-12",
         ] {
-            assert_eq!(leftover_pid(other, "out"), None, "{other}");
+            assert_eq!(leftover(other, "out"), None, "{other}");
         }
     }
 }

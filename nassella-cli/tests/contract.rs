@@ -515,6 +515,30 @@ fn leftovers_of_killed_runs_are_removed_and_nothing_else() {
     }
     let file = dir.path().join(".out.nassella-old-4000000002-abc");
     std::fs::write(&file, "keep").unwrap();
+    // What older versions left: removed when they hold a bundle and are an hour old; a fresh
+    // one (perhaps an older version's build running now) and one without a bundle stay.
+    let aged = |p: &Path| {
+        assert!(Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(p)
+            .status()
+            .unwrap()
+            .success());
+    };
+    let legacy_new = dir.path().join(".out.new-Ab3dE6");
+    let legacy_old = dir.path().join(".out.old-4000000003");
+    for l in [&legacy_new, &legacy_old] {
+        std::fs::create_dir(l).unwrap();
+        std::fs::write(l.join("ignition.json"), "{\"secret\":1}").unwrap();
+        aged(l);
+    }
+    let legacy_fresh = dir.path().join(".out.new-Fresh1");
+    std::fs::create_dir(&legacy_fresh).unwrap();
+    std::fs::write(legacy_fresh.join("ignition.json"), "keep").unwrap();
+    let legacy_other = dir.path().join(".out.new-Other1");
+    std::fs::create_dir(&legacy_other).unwrap();
+    std::fs::write(legacy_other.join("notes"), "keep").unwrap();
+    aged(&legacy_other);
     let o = cmd(
         dir.path(),
         &["build", "--config", "apps.config", "--out", "out"],
@@ -524,12 +548,13 @@ fn leftovers_of_killed_runs_are_removed_and_nothing_else() {
     .unwrap();
     assert!(o.status.success(), "{}", show(&o));
     assert!(!dead.exists() && !old.exists(), "{}", show(&o));
+    assert!(!legacy_new.exists() && !legacy_old.exists(), "{}", show(&o));
     assert!(
         text(&o.stderr).contains("left by an interrupted run"),
         "{}",
         show(&o)
     );
-    for k in keep.iter().chain([&file]) {
+    for k in keep.iter().chain([&file, &legacy_fresh, &legacy_other]) {
         assert!(k.exists(), "{} was removed", k.display());
     }
     assert!(dir.path().join("out/ignition.json").is_file());
