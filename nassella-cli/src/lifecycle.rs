@@ -145,7 +145,18 @@ pub(crate) fn destroy(
             }
             let state = deploy::StateDir::of(&name)?;
             deploy::adapt_for_target(&mut stack, &state)?;
-            Some(PathBuf::from(stack.instance().data_root_path()))
+            let data = PathBuf::from(stack.instance().data_root_path());
+            // The path comes from the config: delete only a folder an instance has run on
+            // (its restore step marks it at first start), never one it merely names.
+            let marker = data.join(".nassella/initialized");
+            if data.exists() && !marker.is_file() {
+                bail!(
+                    "--delete-data: {} is not a data folder an instance has run on (it has no {}); nothing was changed. If it is meant to go, delete it yourself",
+                    data.display(),
+                    marker.display()
+                );
+            }
+            Some(data)
         }
     };
     let code = deploy_stack(input, stack, "destroy", false, &[], shutdown)?;

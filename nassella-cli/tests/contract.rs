@@ -724,3 +724,42 @@ fn a_local_data_folder_in_a_state_folder_with_a_space_is_a_clear_error() {
     );
     assert!(!dir.path().join("st ate").exists(), "nothing was written");
 }
+
+#[test]
+fn delete_data_never_deletes_a_folder_no_instance_has_run_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = local_config(dir.path());
+    // A config that names someone's folder as its data root.
+    let precious = dir.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("thesis.tex"), "years of work").unwrap();
+    let named = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[backup]",
+        &format!("data_root = \"{}\"\n\n[backup]", precious.display()),
+    );
+    std::fs::write(&cfg, named).unwrap();
+    let o = cmd(
+        dir.path(),
+        &[
+            "destroy",
+            "--delete-data",
+            "contract",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    )
+    .env("NASSELLA_MASTER_KEY", KEY)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("is not a data folder an instance has run on"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(precious.join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+    assert!(!dir.path().join("state").exists(), "nothing ran");
+}
