@@ -72,7 +72,7 @@ fn mistake_binary_fails_validation_and_writes_nothing() {
         .env("NASSELLA_MASTER_KEY", KEY)
         .output()
         .unwrap();
-    assert_eq!(res.status.code(), Some(1));
+    assert_eq!(res.status.code(), Some(3));
     let stderr = String::from_utf8(res.stderr).unwrap();
     assert!(stderr.contains(&documented_mistake_report()), "{stderr}");
     assert!(stderr.contains("nothing was written"));

@@ -35,9 +35,13 @@ pub(crate) enum BackupsCommand {
     List {
         #[command(flatten)]
         input: Input,
-        /// Print a JSON array of {id, short_id, time, host, tags} instead of a table.
+        /// Print a JSON array of {id, short_id, time, host, tags} instead of a table (the same
+        /// as `--format json`).
         #[arg(long)]
         json: bool,
+        /// `json`: the JSON array on standard output (docs/cli.md).
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::say::Format,
     },
     /// Back up a local instance now (a cloud server has no way in).
     ///
@@ -134,10 +138,21 @@ pub enum Listing {
     Snapshots(Vec<Snapshot>),
 }
 
+impl BackupsCommand {
+    /// Whether the command prints a JSON document (`list --json` / `--format json`).
+    pub(crate) fn json(&self) -> bool {
+        matches!(self, Self::List { json, format, .. } if *json || *format == crate::say::Format::Json)
+    }
+}
+
 /// Run a `nassella backups` command.
 pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode> {
     match cmd {
-        BackupsCommand::List { input, json } => list(&input, given, json),
+        BackupsCommand::List {
+            input,
+            json,
+            format,
+        } => list(&input, given, json || format == crate::say::Format::Json),
         BackupsCommand::Create { input } => create(&input, given),
         BackupsCommand::Restore {
             snapshot,
@@ -151,7 +166,7 @@ pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode>
 /// `backups create`: the local instance's `backup.sh`, or why a cloud server cannot be asked.
 fn create(input: &Input, given: Option<Stack>) -> Result<ExitCode> {
     let Some((stack, restic)) = open(input, given)? else {
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(crate::exit::INVALID));
     };
     let provider = stack.instance().provider_kind();
     if provider != Provider::Local {
@@ -162,7 +177,7 @@ fn create(input: &Input, given: Option<Stack>) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let root = StateDir::of(stack.instance().name())
+    let root = StateDir::of(stack.instance().name())?
         .root()
         .join("instance");
     if !root.join("etc/nassella").exists() {
@@ -177,7 +192,7 @@ fn create(input: &Input, given: Option<Stack>) -> Result<ExitCode> {
         restic.host, restic.repository
     ));
     crate::local::backup(&root)?;
-    eprintln!("==> backed up; `nassella backups list` shows the snapshot");
+    crate::say::say!("==> backed up; `nassella backups list` shows the snapshot");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -191,7 +206,7 @@ fn open(input: &Input, given: Option<Stack>) -> Result<Option<(Stack, Restic)>> 
         bail!("the config has no [backup] section, so instance `{instance}` has no backups");
     };
     crate::keys::require(input, &instance)?;
-    let keys = crate::keys::resolve(input, &instance, false)?;
+    let (keys, _) = crate::keys::resolve(input, &instance, false)?;
     let restic = Restic {
         repository: backup.repository().to_owned(),
         password: keys.restic_password(),
@@ -279,13 +294,13 @@ const NO_REPOSITORY: &str =
 
 fn list(input: &Input, given: Option<Stack>, json: bool) -> Result<ExitCode> {
     let Some((_, restic)) = open(input, given)? else {
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(crate::exit::INVALID));
     };
     let listing = restic.snapshots()?;
     let missing = matches!(listing, Listing::NoRepository);
     let snapshots = match listing {
         Listing::NoRepository => {
-            eprintln!("{NO_REPOSITORY} ({})", restic.repository);
+            crate::say::say!("{NO_REPOSITORY} ({})", restic.repository);
             Vec::new()
         }
         Listing::Snapshots(s) => s,
@@ -294,9 +309,10 @@ fn list(input: &Input, given: Option<Stack>, json: bool) -> Result<ExitCode> {
         println!("{}", to_json(&snapshots)?);
     } else if snapshots.is_empty() {
         if !missing {
-            eprintln!(
+            crate::say::say!(
                 "no snapshot of instance `{}` tagged {TAG} in {}",
-                restic.host, restic.repository
+                restic.host,
+                restic.repository
             );
         }
     } else {
@@ -440,7 +456,7 @@ fn restore(
     shutdown: crate::Shutdown,
 ) -> Result<ExitCode> {
     let Some((mut stack, restic)) = open(input, given)? else {
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(crate::exit::INVALID));
     };
     let snapshots = match restic.snapshots()? {
         Listing::NoRepository => bail!(
@@ -451,17 +467,18 @@ fn restore(
     };
     let snap = find(&snapshots, wanted, &restic)?.clone();
     let when = utc(&snap.time, ' ', " UTC").unwrap_or_else(|_| snap.time.clone());
-    eprintln!(
+    crate::say::say!(
         "snapshot {} of instance `{}`, taken {when}",
-        snap.id, restic.host
+        snap.id,
+        restic.host
     );
 
     if stack.instance().provider_kind() != Provider::Local {
         return restore_cloud(input, stack, &snap, shutdown);
     }
 
-    let state = StateDir::of(stack.instance().name());
-    crate::deploy::adapt_for_target(&mut stack, &state);
+    let state = StateDir::of(stack.instance().name())?;
+    crate::deploy::adapt_for_target(&mut stack, &state)?;
     let data = PathBuf::from(stack.instance().data_root_path());
     let aside = aside_path(&data, &timestamp());
     if aside.exists() {
@@ -510,7 +527,7 @@ fn restore(
         "there was no previous data folder".to_owned()
     };
     if result.as_ref().is_ok_and(|c| *c == ExitCode::SUCCESS) {
-        eprintln!(
+        crate::say::say!(
             "==> restored snapshot {} into {}; {moved} (delete it once you have checked the restore)",
             snap.short_id,
             data.display()
@@ -540,13 +557,13 @@ fn restore_cloud(
         // The old server is shut down through the API: without the token (or with a malformed
         // timeout), record nothing.
         crate::cloud::Api::from_env(cloud)?;
-        shutdown.timeout()?;
+        shutdown.timeout();
     }
-    let state = StateDir::of(&instance);
+    let state = StateDir::of(&instance)?;
     let mut volumes = Volumes::load(&state)?;
     let previous = match &volumes.restoring {
         Some(r) if r.snapshot == snap.id => {
-            eprintln!(
+            crate::say::say!(
                 "    resuming the restore of this snapshot onto `{instance}-{}` started earlier",
                 volumes.active
             );
@@ -578,10 +595,10 @@ fn restore_cloud(
         "restoring snapshot {} onto a new, blank volume `{instance}-{new}`",
         snap.short_id
     ));
-    eprintln!(
+    crate::say::say!(
         "    the server is shut down cleanly first; the volume `{instance}-{previous}` (the current data) is detached and kept; a new server restores the snapshot onto `{instance}-{new}` at its first boot, before any app starts"
     );
-    eprintln!(
+    crate::say::say!(
         "    recorded in {}: until this is deployed, `nassella apply` finishes it",
         Volumes::path(&state).display()
     );
@@ -593,7 +610,7 @@ fn restore_cloud(
     let stack = stack.backup(backup);
     let result = crate::deploy_stack(input, stack, "apply", false, &[], shutdown);
     if result.as_ref().is_ok_and(|c| *c == ExitCode::SUCCESS) {
-        eprintln!(
+        crate::say::say!(
             "==> deployed: the new server restores snapshot {} onto `{instance}-{new}` as it boots (watch the apps come back; `nassella backups list` shows the next backup tomorrow).\n\
              The previous volume `{instance}-{previous}` is kept, detached, and still protected. Once you have checked the restore: `nassella backups forget-volume {previous}`, then delete it at the provider (docs/deploy.md, \"Deleting an old data volume\")",
             snap.short_id,
@@ -614,14 +631,14 @@ fn restore_cloud(
 fn forget_volume(input: &Input, given: Option<Stack>, name: &str) -> Result<ExitCode> {
     use crate::volumes::Volumes;
     let Some(stack) = crate::load(input, given)? else {
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(crate::exit::INVALID));
     };
     let instance = stack.instance().name().to_owned();
     let provider = stack.instance().provider_kind();
     let Some(cloud) = crate::cloud::Cloud::of(provider) else {
         bail!("instance `{instance}` runs on the local target, whose data volume is a folder: there is no volume to forget (a restore moved the old data folder aside; delete that folder yourself)");
     };
-    let state = StateDir::of(&instance);
+    let state = StateDir::of(&instance)?;
     let mut volumes = Volumes::load(&state)?;
     if !volumes.volumes.iter().any(|v| v == name) {
         bail!(
@@ -659,7 +676,7 @@ fn forget_volume(input: &Input, given: Option<Stack>, name: &str) -> Result<Exit
             "`doctl compute volume delete <id of {instance}-{name}>` (or the DigitalOcean console: Volumes, delete)"
         ),
     };
-    eprintln!(
+    crate::say::say!(
         "==> Terraform no longer keeps `{instance}-{name}`; the volume itself still exists (and is billed). Delete it at the provider: {delete}"
     );
     Ok(ExitCode::SUCCESS)

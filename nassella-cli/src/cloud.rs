@@ -258,6 +258,49 @@ fn grows_a_volume(cloud: Cloud, plan: &Plan) -> bool {
 /// # Errors
 /// When the text is not a Terraform JSON plan.
 pub fn summarise(server_address: &str, cloud: Option<Cloud>, plan_json: &str) -> Result<String> {
+    summarise_plan(server_address, cloud, plan_json).map(|s| s.text)
+}
+
+/// What a plan does to the running apps, in one word (`kind` of `plan --format json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SummaryKind {
+    /// Nothing changes.
+    Nothing,
+    /// The server is not touched; other resources change.
+    OthersOnly,
+    /// A cloud data volume grows: the server is stopped and started again.
+    VolumeGrows,
+    /// The server is replaced (deleted and created).
+    Replace,
+    /// A new server is created.
+    Create,
+    /// The server is deleted.
+    Delete,
+    /// The server is changed in place (stopped and started again).
+    Update,
+}
+
+/// [`summarise`] with the kind of change and the other resources it touches.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanSummary {
+    /// What happens to the server.
+    pub kind: SummaryKind,
+    /// The line `nassella plan` prints.
+    pub text: String,
+    /// The addresses of the other resources that change.
+    pub also: Vec<String>,
+}
+
+/// [`summarise`], with the kind of change.
+///
+/// # Errors
+/// When the text is not a Terraform JSON plan.
+pub fn summarise_plan(
+    server_address: &str,
+    cloud: Option<Cloud>,
+    plan_json: &str,
+) -> Result<PlanSummary> {
     let plan: Plan = serde_json::from_str(plan_json)
         .context("reading the plan from `terraform show -json` (not a JSON plan)")?;
     let grows = cloud.is_some_and(|c| grows_a_volume(c, &plan));
@@ -276,47 +319,32 @@ pub fn summarise(server_address: &str, cloud: Option<Cloud>, plan_json: &str) ->
         format!("; also changes {}", others.join(", "))
     };
     let has = |a: &str| server.is_some_and(|c| c.actions.iter().any(|x| x == a));
-    Ok(match server {
-        None if grows => format!(
+    let (kind, text) = match server {
+        None if grows => (SummaryKind::VolumeGrows, format!(
             "the data volume grows: the server is stopped and started again so that its filesystem grows at boot{rest}"
-        ),
-        None if others.is_empty() => "nothing changes".to_owned(),
-        None => format!(
+        )),
+        None if others.is_empty() => (SummaryKind::Nothing, "nothing changes".to_owned()),
+        None => (SummaryKind::OthersOnly, format!(
             "the server keeps running, untouched; only {} change{}",
             others.join(", "),
             if others.len() == 1 { "s" } else { "" }
-        ),
-        Some(_) if has("delete") && has("create") => format!(
+        )),
+        Some(_) if has("delete") && has("create") => (SummaryKind::Replace, format!(
             "the server is REPLACED: its apps stop cleanly, the data volume moves to the new server, and the apps are down until it has started{rest}"
-        ),
-        Some(_) if has("create") => format!("a new server is created{rest}"),
-        Some(_) if has("delete") => format!(
+        )),
+        Some(_) if has("create") => (SummaryKind::Create, format!("a new server is created{rest}")),
+        Some(_) if has("delete") => (SummaryKind::Delete, format!(
             "the server is DELETED (the data volume is kept){rest}"
-        ),
-        Some(_) => format!(
+        )),
+        Some(_) => (SummaryKind::Update, format!(
             "the server is changed in place: it is stopped and started again{rest}"
-        ),
+        )),
+    };
+    Ok(PlanSummary {
+        kind,
+        text,
+        also: others.iter().map(|s| (*s).to_owned()).collect(),
     })
-}
-
-/// The shutdown timeout: `NASSELLA_SHUTDOWN_TIMEOUT` (seconds) or [`DEFAULT_SHUTDOWN_TIMEOUT`].
-///
-/// # Errors
-/// When the variable is set but is not a whole number of seconds.
-pub fn shutdown_timeout_from_env() -> Result<Duration> {
-    match std::env::var("NASSELLA_SHUTDOWN_TIMEOUT") {
-        Ok(s) if !s.trim().is_empty() => {
-            s.trim()
-                .parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "NASSELLA_SHUTDOWN_TIMEOUT must be a number of seconds, not `{s}`"
-                    )
-                })
-        }
-        _ => Ok(DEFAULT_SHUTDOWN_TIMEOUT),
-    }
 }
 
 /// A minimal client of the provider's API: server status, shutdown, power-on.
@@ -335,7 +363,7 @@ impl Api {
     /// # Errors
     /// When the token variable is not set.
     pub fn from_env(cloud: Cloud) -> Result<Self> {
-        Self::from_lookup(cloud, |name| std::env::var(name).ok())
+        Self::from_lookup(cloud, |name| crate::environment::get().var(name))
     }
 
     /// [`Api::from_env`] with the variables read through `var` (tests pass a map).
@@ -507,13 +535,13 @@ impl Api {
         poll: Duration,
         command: &str,
     ) -> Result<()> {
-        eprintln!("==> stopping the old server {id} before its volume is detached");
+        crate::say::say!("==> stopping the old server {id} before its volume is detached");
         if self.status(id)? == "off" {
-            eprintln!("    it is already off");
+            crate::say::say!("    it is already off");
             return Ok(());
         }
         self.shutdown(id)?;
-        eprintln!(
+        crate::say::say!(
             "    shutdown requested (ACPI: the apps, the proxy and Docker stop, the volume is unmounted); waiting up to {} s for it to power off",
             timeout.as_secs()
         );
@@ -527,7 +555,7 @@ impl Api {
                 timeout.as_secs()
             );
         }
-        eprintln!(
+        crate::say::say!(
             "    the server is off after {} s",
             start.elapsed().as_secs()
         );
@@ -543,7 +571,7 @@ impl Api {
         if self.status(id)? != "off" {
             return Ok(());
         }
-        eprintln!("==> powering the server {id} on again (the change left it off)");
+        crate::say::say!("==> powering the server {id} on again (the change left it off)");
         self.power_on(id)?;
         let running = self.cloud.running_status();
         if !self.wait_for(id, running, timeout, poll)? {
@@ -552,7 +580,7 @@ impl Api {
                 timeout.as_secs()
             );
         }
-        eprintln!("    the server is {running}");
+        crate::say::say!("    the server is {running}");
         Ok(())
     }
 }

@@ -1,19 +1,13 @@
 //! `nassella plan | apply | destroy`: render into the instance's state folder, make sure the
 //! restic repository exists, then run Terraform on the target's module there. One state folder
-//! per instance (`$NASSELLA_STATE_DIR/<instance>/`), so many control planes live side by side:
-//!
-//! ```text
-//! <state>/master.key     every secret derives from it (created by the first build)
-//! <state>/bundle/        the last rendered bundle (replaced atomically)
-//! <state>/terraform/     the target's module and Terraform's state
-//! <state>/instance/      local target: the materialised instance
-//! <state>/data/          local target: the data volume (a folder)
-//! ```
+//! per instance (`$NASSELLA_STATE_DIR/<instance>/`, see [`crate::state`]), so many control
+//! planes live side by side.
 //!
 //! Credentials come from the environment (`HCLOUD_TOKEN`, `DIGITALOCEAN_TOKEN`, the backup
 //! storage keys), never from the command line or a file Nassella writes.
 
 pub use crate::cloud;
+pub use crate::state::StateDir;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -25,59 +19,37 @@ use nassella_core::{Keys, Provider, Stack};
 
 use cloud::{Api, Cloud, PlanEffect};
 
-/// Print a progress line for a phase.
+/// Print a progress line for a phase (silenced by `--quiet`).
 pub fn phase(what: &str) {
-    eprintln!("==> {what}");
-}
-
-/// Paths of one instance's state folder.
-#[derive(Debug, Clone)]
-pub struct StateDir {
-    root: PathBuf,
-}
-
-impl StateDir {
-    /// The state folder of `instance`.
-    #[must_use]
-    pub fn of(instance: &str) -> Self {
-        Self {
-            root: crate::keys::state_dir(instance),
-        }
-    }
-    /// The state folder at `root` (tests).
-    #[must_use]
-    pub fn at(root: PathBuf) -> Self {
-        Self { root }
-    }
-    /// The folder itself.
-    #[must_use]
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-    /// The last bundle.
-    #[must_use]
-    pub fn bundle(&self) -> PathBuf {
-        self.root.join("bundle")
-    }
-    /// Terraform's working folder.
-    #[must_use]
-    pub fn terraform(&self) -> PathBuf {
-        self.root.join("terraform")
-    }
-    /// The local target's data folder.
-    #[must_use]
-    pub fn data(&self) -> PathBuf {
-        self.root.join("data")
-    }
+    crate::say::say!("==> {what}");
 }
 
 /// The local target keeps its data volume in the state folder unless the config names one.
-pub fn adapt_for_target(stack: &mut Stack, state: &StateDir) {
+///
+/// # Errors
+/// When the state folder's path cannot be a data root (the scripts and units take it as it is:
+/// letters, digits, `_`, `-`, `.`): a clear error about the state folder, rather than one at a
+/// `data_root` the config never set.
+pub fn adapt_for_target(stack: &mut Stack, state: &StateDir) -> Result<()> {
     let i = stack.instance();
     if i.provider_kind() == Provider::Local && i.data_root_path() == "/srv/data" {
-        let moved = i.clone().data_root(state.data().to_string_lossy());
+        let data = state.data();
+        let refuse = || {
+            anyhow::anyhow!(
+                "the local target keeps its data in the state folder, {}, but the instance's scripts and units take the data folder's path as it is: it must be an absolute path of letters, digits, '_', '-' and '.'. Set NASSELLA_STATE_DIR to such a folder, or `data_root` in [instance]; nothing was written",
+                data.display()
+            )
+        };
+        let spelled = data.to_str().ok_or_else(refuse)?;
+        let moved = i.clone().data_root(spelled);
         *stack.instance_mut() = moved;
+        if let Err(r) = nassella_core::compose(stack) {
+            if r.problems().iter().any(|p| p.path == "instance.data_root") {
+                return Err(refuse());
+            }
+        }
     }
+    Ok(())
 }
 
 /// Make sure the restic repository exists: `restic cat config`, and `restic init` only when
@@ -103,7 +75,7 @@ pub fn ensure_repository(stack: &Stack, keys: &Keys) -> Result<()> {
         "running restic (install it: `apt-get install restic`, or put a restic binary on PATH)",
     )?;
     if out.status.success() {
-        eprintln!("    the repository exists");
+        crate::say::say!("    the repository exists");
         return Ok(());
     }
     let err = String::from_utf8_lossy(&out.stderr);
@@ -115,7 +87,7 @@ pub fn ensure_repository(stack: &Stack, keys: &Keys) -> Result<()> {
             out.status.code()
         );
     }
-    eprintln!("    no repository yet: creating it");
+    crate::say::say!("    no repository yet: creating it");
     let out = restic(&["init"]).output().context("running restic init")?;
     if !out.status.success() {
         bail!(
@@ -159,15 +131,30 @@ pub fn terraform(dir: &Path, args: &[String]) -> Result<i32> {
         .args(args)
         .envs(plain_output())
         .stdin(Stdio::null())
+        .stdout(progress_stream())
         .status()
         .context("running terraform (install Terraform >= 1.4 and put it on PATH)")?;
     Ok(status.code().unwrap_or(1))
 }
 
-/// `TF_CLI_ARGS` with `-no-color` added when the output is not a terminal (a log file, CI), so
-/// Terraform's messages are not strewn with colour codes there. A user's own `TF_CLI_ARGS` stay.
+/// Where a tool's progress output goes: standard output as usual; standard error when standard
+/// output carries a JSON document; nowhere with `--quiet` (its errors, on standard error, stay).
+pub(crate) fn progress_stream() -> Stdio {
+    if crate::say::quiet() {
+        Stdio::null()
+    } else if crate::say::json() {
+        Stdio::from(std::io::stderr())
+    } else {
+        Stdio::inherit()
+    }
+}
+
+/// `TF_CLI_ARGS` with `-no-color` added when the output is not a terminal (a log file, CI) or
+/// `NO_COLOR` is set, so Terraform's messages are not strewn with colour codes there. A user's
+/// own `TF_CLI_ARGS` stay.
 fn plain_output() -> Option<(&'static str, String)> {
-    if std::io::stdout().is_terminal() {
+    let tty = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    if tty && !crate::environment::get().no_color() && !crate::say::json() {
         return None;
     }
     let mut args = std::env::var("TF_CLI_ARGS").unwrap_or_default();
@@ -342,11 +329,13 @@ fn run_cloud(
     let effect = cloud::classify(cloud, &json)?;
     let kept = match &effect {
         PlanEffect::ServerUntouched => {
-            eprintln!("    the server and its volume attachment are not touched: no stop needed");
+            crate::say::say!(
+                "    the server and its volume attachment are not touched: no stop needed"
+            );
             None
         }
         PlanEffect::NoOldServer => {
-            eprintln!("    no old server to stop (a new one is created)");
+            crate::say::say!("    no old server to stop (a new one is created)");
             None
         }
         PlanEffect::StopFirst { server_id, kept } => {

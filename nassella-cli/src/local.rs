@@ -17,6 +17,14 @@ use anyhow::{bail, Context as _, Result};
 /// # Errors
 /// When a step fails; its output has been shown.
 pub fn up(ignition: &Path, root: &Path) -> Result<()> {
+    // The command quotes the path for the shell; a path that is not UTF-8 cannot be spelled in
+    // it without changing it, so it is refused rather than approximated.
+    let spelled = root.to_str().with_context(|| {
+        format!(
+            "the instance folder {} is not UTF-8; choose a state folder (NASSELLA_STATE_DIR) whose path is",
+            root.display()
+        )
+    })?;
     let bytes =
         std::fs::read(ignition).with_context(|| format!("reading {}", ignition.display()))?;
     if root.exists() {
@@ -25,9 +33,7 @@ pub fn up(ignition: &Path, root: &Path) -> Result<()> {
     std::fs::create_dir_all(root)?;
     crate::materialise::materialise(&bytes, root, &crate::materialise::Options::default())
         .context("materialising the Ignition config")?;
-    sh(&nassella_core::render::unpack_command(
-        &root.to_string_lossy(),
-    ))?;
+    sh(&nassella_core::render::unpack_command(spelled))?;
     log(root, "up")?;
     script(root, "restore.sh", &[])?;
     script(root, "app.sh", &["up", "proxy"])?;
@@ -45,14 +51,14 @@ fn run_once_jobs(root: &Path, app: &str) -> Result<()> {
     let units = root.join(crate::materialise::UNITS_DIR);
     for job in once::jobs(&units, app, &app_script())? {
         if job.marker.exists() {
-            eprintln!(
+            crate::say::say!(
                 "one-off job {} ran before on this data ({} exists): skipped",
                 job.unit,
                 job.marker.display()
             );
             continue;
         }
-        eprintln!("running one-off job {}", job.unit);
+        crate::say::say!("running one-off job {}", job.unit);
         let args: Vec<&str> = job.args.iter().map(String::as_str).collect();
         script(root, "app.sh", &args).with_context(|| {
             format!(
@@ -86,7 +92,7 @@ pub fn backup(root: &Path) -> Result<()> {
 /// When a stop fails.
 pub fn down(root: &Path) -> Result<()> {
     if !root.join("etc/nassella").exists() {
-        eprintln!(
+        crate::say::say!(
             "nothing materialised in {}; nothing to stop",
             root.display()
         );
@@ -158,6 +164,7 @@ fn script(root: &Path, name: &str, args: &[&str]) -> Result<()> {
         .env("NASSELLA_SUPERVISOR", "compose")
         .env("NASSELLA_STATE_DIR", root.join("var/lib/nassella"))
         .env("NASSELLA_CACHE_DIR", root.join("var/cache/nassella/restic"))
+        .stdout(crate::deploy::progress_stream())
         .status()
         .with_context(|| format!("running {}", path.display()))?;
     if !status.success() {
@@ -169,8 +176,8 @@ fn script(root: &Path, name: &str, args: &[&str]) -> Result<()> {
 /// A Docker Compose v2 binary: `$NASSELLA_COMPOSE`, `docker-compose` on PATH if it is v2, or the
 /// Docker CLI plugin.
 fn compose_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("NASSELLA_COMPOSE") {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = &crate::environment::get().compose {
+        return Ok(p.clone());
     }
     let is_v2 = |bin: &Path| {
         Command::new(bin).arg("version").output().is_ok_and(|o| {

@@ -106,8 +106,7 @@ impl Volumes {
     /// On I/O failure.
     pub fn save(&self, state: &StateDir) -> Result<()> {
         let path = Self::path(state);
-        std::fs::create_dir_all(state.root())
-            .with_context(|| format!("creating {}", state.root().display()))?;
+        state.create()?;
         let tmp = path.with_extension("json.tmp");
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');

@@ -176,6 +176,13 @@ fn list_shows_the_instances_snapshots_newest_first_as_a_table_and_as_json() {
     // And the same twice.
     let again = env.nassella(&["backups", "list", "--json", "--config", cfg], KEY);
     assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+    // `--format json`, as the other commands take it, is the same document.
+    let format = env.nassella(
+        &["backups", "list", "--format", "json", "--config", cfg],
+        KEY,
+    );
+    assert!(format.status.success(), "{}", show(&format));
+    assert_eq!(String::from_utf8_lossy(&format.stdout), text);
 }
 
 #[test]

@@ -100,7 +100,7 @@ hots = "vault.example.com"
         &["build", "--config", "apps.config", "--out", "out"],
         dir.path(),
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     let err = stderr(&o);
     assert!(err.contains("error at apps.chat.app (apps.config:8): unknown app `matrix-of-doom`; the catalog has: "), "{err}");
     assert!(
@@ -129,7 +129,7 @@ fn toml_syntax_errors_name_the_line() {
     )
     .unwrap();
     let o = nassella(&["validate", "--config", "apps.config"], dir.path());
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     let err = stderr(&o);
     assert!(
         err.contains("apps.config") && err.contains("line 3"),
@@ -160,7 +160,7 @@ fn strict_turns_warnings_into_errors() {
         &["validate", "--strict", "--config", "apps.config"],
         dir.path(),
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("error at backup"), "{}", stderr(&o));
 }
 

@@ -881,9 +881,10 @@ fn a_shutdown_timeout_that_is_not_a_positive_number_is_refused_before_anything_r
         &[("NASSELLA_SHUTDOWN_TIMEOUT", "ten")],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
     assert!(
-        err.contains("NASSELLA_SHUTDOWN_TIMEOUT must be a number of seconds"),
+        err.contains("`ten` is not a whole number of seconds")
+            && err.contains("NASSELLA_SHUTDOWN_TIMEOUT"),
         "{err}"
     );
     assert!(log.is_empty(), "terraform was not run: {log}");

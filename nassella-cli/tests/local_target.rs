@@ -95,7 +95,7 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     );
     std::fs::write(&cfg, &with_dns).unwrap();
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     let plan = show(&out);
     assert!(
         plan.contains("terraform_data.dns must be replaced")
@@ -143,7 +143,7 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
         .success());
     std::fs::write(&cfg, local_target_config(&env, retagged)).unwrap();
     let out = nassella(&state, &["plan", "--detailed-exitcode"], &cfg);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     assert!(
         show(&out).contains("==> the server is REPLACED"),
         "{}",
@@ -224,4 +224,59 @@ fn apply_twice_replace_and_destroy_on_the_local_target() {
     assert!(!inst.join("data").exists(), "the data folder is deleted");
     assert!(env.repo().join("config").exists(), "the backups stay");
     let _ = Command::new("docker").args(["rmi", retagged]).status();
+}
+
+/// A state folder whose path has a space, a quote and a `$` (with the data in a plain folder the
+/// config names): every command Nassella and its Terraform module run takes the path as it is,
+/// and nothing outside it is touched (a folder an unquoted path would name is kept).
+#[test]
+fn a_state_folder_with_a_space_a_quote_and_a_dollar_in_its_path_is_taken_as_it_is() {
+    if !instance_tests::have_terraform() {
+        return;
+    }
+    let env = TestEnv::new();
+    let base = env.path("states");
+    let state = base.join("st ate'$HOME");
+    // What `rm -rf <base>/st ate'…` unquoted would remove.
+    let canary = base.join("st");
+    std::fs::create_dir_all(canary.join("etc/nassella")).unwrap();
+    std::fs::write(canary.join("etc/nassella/keep"), "keep").unwrap();
+    let cfg = env.path("cfg").join("apps.config");
+    let config = local_target_config(&env, HELLO_IMAGE).replace(
+        "[backup]",
+        &format!("data_root = \"{}\"\n\n[backup]", env.data().display()),
+    );
+    std::fs::write(&cfg, &config).unwrap();
+    let inst = state.join(&env.name);
+    let _stop = instance_tests::StopOnDrop {
+        bin: env!("CARGO_BIN_EXE_nassella").into(),
+        root: inst.join("instance"),
+    };
+    let before = tree_hashes(&base.join("st"));
+    ok(nassella(&state, &["apply"], &cfg));
+    assert_eq!(
+        http_get(env.port, "hello.test", "/").body.trim(),
+        "hello from hello"
+    );
+    assert!(inst.join("instance/etc/nassella").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(inst.join("hosts")).unwrap(),
+        "127.0.0.1 hello.test\n"
+    );
+    ok(nassella(&state, &["destroy"], &cfg));
+    assert_eq!(http_get(env.port, "hello.test", "/").status, 0);
+    assert_eq!(
+        tree_hashes(&canary),
+        before,
+        "the look-alike folder is untouched"
+    );
+    let names: Vec<String> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "only the state folder and the canary: {names:?}"
+    );
 }

@@ -13,13 +13,24 @@ resource "terraform_data" "instance" {
     ignition = local.user_data_path
   }
 
+  # Paths reach the shell as variables, never spelled into the command: a state folder with a
+  # quote, `$` or a space in its path is taken as it is.
   provisioner "local-exec" {
-    command = "'${self.input.bin}' local up --ignition '${self.input.ignition}' --root '${self.input.root}'"
+    command = "\"$nassella_bin\" local up --ignition \"$nassella_ignition\" --root \"$nassella_root\""
+    environment = {
+      nassella_bin      = self.input.bin
+      nassella_ignition = self.input.ignition
+      nassella_root     = self.input.root
+    }
   }
 
   provisioner "local-exec" {
     when    = destroy
-    command = "'${self.input.bin}' local down --root '${self.input.root}'"
+    command = "\"$nassella_bin\" local down --root \"$nassella_root\""
+    environment = {
+      nassella_bin  = self.input.bin
+      nassella_root = self.input.root
+    }
   }
 }
 
@@ -43,6 +54,12 @@ resource "terraform_data" "dns" {
   }
 
   provisioner "local-exec" {
-    command = "printf '%s' '${self.input.hosts}' > '${self.input.hosts_file}' && if [ -n '${self.input.zone}' ]; then printf '%s' '${self.input.zone}' > '${self.input.zone_file}'; else rm -f '${self.input.zone_file}'; fi"
+    command = "printf '%s' \"$hosts\" > \"$hosts_file\" && if [ -n \"$zone\" ]; then printf '%s' \"$zone\" > \"$zone_file\"; else rm -f \"$zone_file\"; fi"
+    environment = {
+      hosts      = self.input.hosts
+      hosts_file = self.input.hosts_file
+      zone       = self.input.zone
+      zone_file  = self.input.zone_file
+    }
   }
 }

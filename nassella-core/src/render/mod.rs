@@ -520,14 +520,29 @@ pub fn instance_plan(
     Ok((files, units::units(v, &names)))
 }
 
-/// The shell command that unpacks the configuration archive under `root` (`/` on the server):
-/// the previous tree is replaced as a whole, so the configuration is always exactly the
-/// Ignition config's.
+/// The shell command (for `sh -c`) that unpacks the configuration archive under `root` (`/` on
+/// the server; the local target's instance folder): the previous tree is replaced as a whole, so
+/// the configuration is always exactly the Ignition config's.
+///
+/// Every path is one shell word, single-quoted when it holds anything but `[A-Za-z0-9-_./=:@%+,]`
+/// (a space, a quote, `$`, a newline), so a root such as `/home/a b/state` touches that folder
+/// and no other; a relative root is made to start with `./`, so it cannot read as an option.
+/// The server's unit wraps this string for systemd's `ExecStart=` with
+/// `units::systemd_quote`, whose own rules (`$$`, `%%`, `\\`, `\"`) leave it byte for byte
+/// as here when systemd hands it to `sh -c`.
 #[must_use]
 pub fn unpack_command(root: &str) -> String {
     let root = root.trim_end_matches('/');
+    let root = if root.is_empty() || root.starts_with('/') {
+        root.to_owned()
+    } else {
+        format!("./{root}")
+    };
+    let new = scripts::sh_quote(&format!("{root}/etc/nassella.new"));
+    let live = scripts::sh_quote(&format!("{root}/etc/nassella"));
+    let archive = scripts::sh_quote(&format!("{root}{CONFIG_ARCHIVE}"));
     format!(
-        "rm -rf {root}/etc/nassella.new && mkdir -m 0755 {root}/etc/nassella.new && tar -xzf {root}{CONFIG_ARCHIVE} -C {root}/etc/nassella.new && rm -rf {root}/etc/nassella && mv {root}/etc/nassella.new {root}/etc/nassella"
+        "rm -rf {new} && mkdir -m 0755 {new} && tar -xzf {archive} -C {new} && rm -rf {live} && mv {new} {live}"
     )
 }
 
