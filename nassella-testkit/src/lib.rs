@@ -35,6 +35,6 @@ pub use ignition::{
     ignition_files_stage, ignition_validate, FileKind, FilesStageRoot, StageEnding,
 };
 pub use tools::{
-    compose_binary_path, ignition_binary_path, require_tool, COMPOSE_LINUX_X86_64_SHA256,
-    COMPOSE_VERSION,
+    compose_binary_path, ignition_binary_path, require_tool, systemd_too_old_for,
+    COMPOSE_LINUX_X86_64_SHA256, COMPOSE_VERSION,
 };

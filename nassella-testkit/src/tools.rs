@@ -215,3 +215,26 @@ mod tests {
         assert!(ignition_binary_path().is_file());
     }
 }
+
+/// Whether `line` of `systemd-analyze verify` output only says that this machine's systemd is
+/// older than the directives the units use: `RestartSteps=` and `RestartMaxDelaySec=` (the
+/// retry back-off) came with systemd 254, Flatcar ships 257, Debian bookworm has 252. On a
+/// systemd that knows them, no complaint is excused.
+#[must_use]
+pub fn systemd_too_old_for(line: &str) -> bool {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    let major = *MAJOR.get_or_init(|| {
+        let out = Command::new("systemd-analyze")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX)
+    });
+    major < 254
+        && line.contains("Unknown key")
+        && (line.contains("'RestartSteps'") || line.contains("'RestartMaxDelaySec'"))
+}

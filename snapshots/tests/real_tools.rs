@@ -236,27 +236,6 @@ fn systemd_analyze_verify_accepts_every_unit() {
         eprintln!("skipped: systemd-analyze is not installed");
         return;
     }
-    // `RestartSteps=` and `RestartMaxDelaySec=` (the retry back-off) came with systemd 254;
-    // Flatcar ships 257. An older systemd-analyze (Debian bookworm's 252) names them unknown,
-    // and only them; a current one must accept them.
-    let version = String::from_utf8(
-        std::process::Command::new("systemd-analyze")
-            .arg("--version")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let major: u32 = version
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("cannot read the version of: {version}"));
-    let newer_keys = |l: &str| {
-        major < 254
-            && l.contains("Unknown key")
-            && (l.contains("'RestartSteps'") || l.contains("'RestartMaxDelaySec'"))
-    };
     for (name, stack) in examples::all() {
         let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
         let dir = tempfile::tempdir().unwrap();
@@ -282,7 +261,7 @@ fn systemd_analyze_verify_accepts_every_unit() {
             .filter(|l| {
                 !(l.contains("Command /etc/nassella/bin/") && l.contains("is not executable"))
             })
-            .filter(|l| !newer_keys(l))
+            .filter(|l| !nassella_testkit::systemd_too_old_for(l))
             .map(str::to_owned)
             .collect();
         assert!(

@@ -99,18 +99,36 @@ fn unquote(line: &str) -> Result<Vec<String>> {
         }
         let mut word = String::new();
         if c == '"' {
+            // Bytes, since `systemd_quote` writes a multi-byte control character as several
+            // `\xNN` escapes.
+            let mut bytes = Vec::new();
             loop {
                 let c = chars
                     .next()
                     .ok_or_else(|| anyhow!("unterminated quote in `{line}`"))?;
                 let escaped = match c {
                     '"' => break,
-                    '\\' => chars.next().filter(|n| matches!(n, '\\' | '"')),
+                    '\\' => match chars.next() {
+                        Some(n @ ('\\' | '"')) => Some(n),
+                        Some('n') => Some('\n'),
+                        Some('t') => Some('\t'),
+                        Some('x') => {
+                            let hex: String = chars.by_ref().take(2).collect();
+                            let byte = u8::from_str_radix(&hex, 16)
+                                .map_err(|_| anyhow!("bad `\\x` escape in `{line}`"))?;
+                            bytes.push(byte);
+                            continue;
+                        }
+                        _ => None,
+                    },
                     '$' | '%' => chars.next().filter(|n| *n == c),
                     c => Some(c),
                 };
-                word.push(escaped.ok_or_else(|| anyhow!("unexpected escape in `{line}`"))?);
+                let c = escaped.ok_or_else(|| anyhow!("unexpected escape in `{line}`"))?;
+                bytes.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
             }
+            word = String::from_utf8(bytes)
+                .map_err(|_| anyhow!("an escape that is not UTF-8 in `{line}`"))?;
             if chars.peek().is_some_and(|n| *n != ' ') {
                 bail!("no space after a quoted word in `{line}`");
             }
@@ -154,6 +172,8 @@ mod tests {
             "it's",
             "sh -c 'echo \"$X\" >> /data/f; echo 50%'",
             "ünïcode ✓",
+            "line\nbreak",
+            "next\u{85}line",
         ];
         let line: Vec<String> = args.iter().map(|a| systemd_quote(a)).collect();
         assert_eq!(unquote(&line.join(" ")).unwrap(), args);
@@ -166,7 +186,8 @@ mod tests {
     fn unquote_refuses_what_nassella_does_not_write() {
         for bad in [
             "\"open",
-            "\"a\\n\"",
+            "\"a\\q\"",
+            "\"a\\xZZ\"",
             "\"$HOME\"",
             "\"a\"b",
             "$HOME",

@@ -193,7 +193,7 @@ pub fn case(seed: u64, n: u64) -> Case {
             );
         }
     }
-    asked.window_start = "Sun 04:00".into();
+    asked.window_start = "Sun 06:00".into();
     asked.window_length = "1h".into();
     if rng.chance(60) {
         asked.window_start = field(&mut rng, "Sun 04:00");
@@ -474,7 +474,7 @@ fn text<'a>(b: &'a nassella_core::Bundle, path: &str, out: &mut Outcome) -> &'a 
 }
 
 /// Directives the units may use: anything else came from a value.
-const UNIT_DIRECTIVES: [&str; 24] = [
+const UNIT_DIRECTIVES: [&str; 30] = [
     "After",
     "Before",
     "ConditionPathExists",
@@ -484,15 +484,21 @@ const UNIT_DIRECTIVES: [&str; 24] = [
     "ExecStart",
     "ExecStartPost",
     "ExecStop",
+    "ExecStopPost",
+    "JobRunningTimeoutSec",
     "OnCalendar",
     "Options",
-    "PartOf",
     "Persistent",
     "RemainAfterExit",
     "RequiredBy",
     "Requires",
     "RequiresMountsFor",
     "Requisite",
+    "Restart",
+    "RestartMaxDelaySec",
+    "RestartSec",
+    "RestartSteps",
+    "StartLimitIntervalSec",
     "TimeoutStartSec",
     "Type",
     "WantedBy",
@@ -1032,6 +1038,7 @@ pub fn real_tools(case: &Case) -> Vec<String> {
                         !(l.contains("Command /etc/nassella/bin/")
                             && l.contains("is not executable"))
                     })
+                    .filter(|l| !nassella_testkit::systemd_too_old_for(l))
                     .map(str::to_owned)
                     .collect();
                 if !complaints.is_empty() {
