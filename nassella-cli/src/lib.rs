@@ -8,6 +8,7 @@
 pub mod backups;
 pub mod cloud;
 pub mod config;
+pub mod control;
 pub mod deploy;
 pub mod keys;
 pub mod local;

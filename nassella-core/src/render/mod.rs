@@ -12,7 +12,8 @@ mod units;
 
 use std::collections::BTreeMap;
 
-pub use units::systemd_quote;
+pub use scripts::CONTROL_OUTCOME_DAYS;
+pub use units::{systemd_quote, CONTROL_POLL_MINUTES};
 
 use crate::composer::ValidatedStack;
 use crate::secrets::Keys;
@@ -293,6 +294,13 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
             format!("{}/backup.sh", names.bin_dir()),
             0o755,
             b,
+        ));
+    }
+    if let Some(c) = s.control {
+        files.push(InstanceFile::text(
+            format!("{}/control.sh", names.bin_dir()),
+            0o755,
+            c,
         ));
     }
     files.push(InstanceFile::text(

@@ -19,6 +19,10 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// How long the server keeps an outcome of the control channel that the control plane has not
+/// fetched (and forgotten) before it forgets it itself.
+pub const CONTROL_OUTCOME_DAYS: u32 = 7;
+
 fn registry() -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
@@ -31,6 +35,7 @@ fn registry() -> Handlebars<'static> {
         ),
         ("restore", include_str!("../../templates/restore.sh.hbs")),
         ("backup", include_str!("../../templates/backup.sh.hbs")),
+        ("control", include_str!("../../templates/control.sh.hbs")),
         (
             "maintenance",
             include_str!("../../templates/maintenance.html.hbs"),
@@ -47,6 +52,7 @@ pub(super) struct Scripts {
     pub prepare_data: Option<String>,
     pub restore: String,
     pub backup: Option<String>,
+    pub control: Option<String>,
     pub maintenance: String,
     pub excludes: String,
 }
@@ -139,12 +145,25 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "retention": retention.join(" "),
         }))
     });
+    let control = v.backup.as_ref().map(|b| {
+        render(
+            "control",
+            json!({
+                "data_root": q(&v.instance.data_root),
+                "host": q(host),
+                "repository": q(&b.repository),
+                "restic_image": q(&b.restic_image),
+                "outcome_days": CONTROL_OUTCOME_DAYS,
+            }),
+        )
+    });
     let maintenance = render("maintenance", json!({}));
     Scripts {
         app,
         prepare_data,
         restore,
         backup,
+        control,
         maintenance,
         excludes,
     }

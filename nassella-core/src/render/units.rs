@@ -50,6 +50,10 @@ fn unit(name: impl Into<String>, ini: &Ini, enabled: bool) -> UnitSpec {
     }
 }
 
+/// How often the server looks for requests of the control plane in the backup repository
+/// (`nassella-control.timer`); docs/runtime.md has what one look costs.
+pub const CONTROL_POLL_MINUTES: u32 = 5;
+
 /// Units that must never run on a server nobody may log in to.
 pub(super) const MASKED: [&str; 8] = [
     "sshd.socket",
@@ -322,6 +326,48 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 .section("Timer")
                 .set("OnCalendar", b.on_calendar.clone())
                 .set("Persistent", "true")
+                .section("Install")
+                .set("WantedBy", "timers.target"),
+            true,
+        ));
+        // The control channel (control.sh): requests from the control plane, read from the
+        // backup repository. Ordered like the backup it may run: after the restore (never a
+        // backup of a volume that was not restored), the data mount and the metadata firewall.
+        out.push(unit(
+            "nassella-control.service",
+            &Ini::default()
+                .section("Unit")
+                .set(
+                    "Description",
+                    "Act on backup requests the control plane left in the backup repository",
+                )
+                .set("Requires", "docker.service nassella-restore.service")
+                .set(
+                    "After",
+                    "docker.service nassella-restore.service nassella-metadata-firewall.service network-online.target",
+                )
+                .set("Wants", "network-online.target")
+                .set("RequiresMountsFor", root.clone())
+                .section("Service")
+                .set("Type", "oneshot")
+                .set("ExecStart", format!("{}/control.sh", names.bin_dir())),
+            false,
+        ));
+        out.push(unit(
+            "nassella-control.timer",
+            &Ini::default()
+                .section("Unit")
+                .set(
+                    "Description",
+                    format!(
+                        "Look for backup requests every {CONTROL_POLL_MINUTES} minutes"
+                    ),
+                )
+                .section("Timer")
+                .set("OnBootSec", "2min")
+                // Counted from the end of the last run, so a long backup never queues polls.
+                .set("OnUnitInactiveSec", format!("{CONTROL_POLL_MINUTES}min"))
+                .set("AccuracySec", "30s")
                 .section("Install")
                 .set("WantedBy", "timers.target"),
             true,
