@@ -214,7 +214,8 @@ fn create(input: &Input, given: Option<Stack>, timeout_minutes: u64) -> Result<E
         };
         // One line per change of state, and one per minute at most while it lasts.
         let state = line.split(": ").nth(1).unwrap_or(&line).to_owned();
-        if state != last_line || matches!(p, Progress::Waiting { elapsed } | Progress::Started { elapsed } if elapsed.as_secs() % 60 < wait.every.as_secs())
+        if state != last_line
+            || matches!(p, Progress::Waiting { elapsed } | Progress::Started { elapsed } if elapsed.as_secs() % 60 < wait.every.as_secs())
         {
             eprintln!("{line}");
             last_line = state;

@@ -216,8 +216,14 @@ impl Channel {
         let start = Instant::now();
         loop {
             let mut cmd = self.restic();
-            cmd.args(["backup", "--quiet", "--stdin", "--stdin-filename", "request.json"])
-                .args(["--host", &self.host, "--tag", &request.tags()]);
+            cmd.args([
+                "backup",
+                "--quiet",
+                "--stdin",
+                "--stdin-filename",
+                "request.json",
+            ])
+            .args(["--host", &self.host, "--tag", &request.tags()]);
             let out = self.run("writing the request", cmd, Some(&request.json()))?;
             if out.status.success() {
                 return Ok(());
@@ -436,7 +442,9 @@ pub fn human(d: Duration) -> String {
 }
 
 fn is_locked(code: Option<i32>, err: &str) -> bool {
-    code == Some(11) || err.contains("repository is already locked") || err.contains("unable to create lock")
+    code == Some(11)
+        || err.contains("repository is already locked")
+        || err.contains("unable to create lock")
 }
 
 fn exit(out: &Output) -> String {

@@ -359,9 +359,7 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 .section("Unit")
                 .set(
                     "Description",
-                    format!(
-                        "Look for backup requests every {CONTROL_POLL_MINUTES} minutes"
-                    ),
+                    format!("Look for backup requests every {CONTROL_POLL_MINUTES} minutes"),
                 )
                 .section("Timer")
                 .set("OnBootSec", "2min")
