@@ -56,7 +56,7 @@ pub struct InstanceConfig {
     pub tls: Option<Tls>,
     /// The proxy network's fixed subnet (default `172.31.250.0/24`).
     pub proxy_subnet: Option<String>,
-    /// Start of Flatcar's weekly reboot window for updates (default `Sun 04:00`).
+    /// Start of Flatcar's weekly reboot window for updates (default `Sun 06:00`).
     pub reboot_window_start: Option<String>,
     /// Length of the reboot window (default `1h`).
     pub reboot_window_length: Option<String>,

@@ -200,6 +200,9 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
     let mut r = Report::new();
     check_instance(&stack.instance, &mut r);
     check_backup(stack.backup.as_ref(), &mut r);
+    if let Some(b) = &stack.backup {
+        crate::schedule::check_backup_window(b, &stack.instance.updates, &mut r);
+    }
     if stack.apps.is_empty() {
         r.error("apps", None, P::NoApps);
     }

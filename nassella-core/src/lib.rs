@@ -18,6 +18,7 @@ pub mod model;
 mod problem;
 pub mod render;
 pub mod report;
+pub mod schedule;
 pub mod secrets;
 pub mod servers;
 pub mod stack;

@@ -126,7 +126,7 @@ impl Artifact {
 /// Flatcar's update strategy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Updates {
-    /// Start of the weekly reboot window, as locksmithd reads it (e.g. `Sun 04:00`).
+    /// Start of the weekly reboot window, as locksmithd reads it (e.g. `Sun 06:00`).
     pub window_start: String,
     /// Length of the window (e.g. `1h`).
     pub window_length: String,
@@ -135,7 +135,8 @@ pub struct Updates {
 impl Default for Updates {
     fn default() -> Self {
         Self {
-            window_start: "Sun 04:00".into(),
+            // After the default backup (03:30, at most 2 h): see crate::schedule.
+            window_start: "Sun 06:00".into(),
             window_length: "1h".into(),
         }
     }

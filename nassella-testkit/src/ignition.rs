@@ -116,6 +116,17 @@ impl FilesStageRoot {
         &self.root
     }
 
+    /// Run the real Ignition again over this root, as it runs at the next boot when the first
+    /// one failed (Flatcar reboots into Ignition): `config_json` is applied to the files the
+    /// first run left. Returns how the files stage ended.
+    ///
+    /// # Panics
+    /// When a stage fails (the message holds Ignition's log).
+    pub fn run_again(&self, config_json: &[u8]) -> StageEnding {
+        let run = temp_dir("nassella-ignition-rerun");
+        run_stages(&ignition_binary_path(), &self.root, run.path(), config_json).1
+    }
+
     /// Absolute host path of `rel` inside the root.
     pub fn join(&self, rel: &str) -> PathBuf {
         self.root.join(rel.trim_start_matches('/'))
@@ -489,6 +500,25 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
         seeded.insert(rel, snap);
     }
 
+    let (log, ending) = run_stages(&ignition, &root, &run_dir, config_json);
+
+    FilesStageRoot {
+        _tmp: tmp,
+        root,
+        log,
+        ending,
+        seeded,
+    }
+}
+
+/// The `fetch-offline`, `fetch` (when needed) and `files` stages of the real Ignition on `root`,
+/// with its state in `run_dir`: the log, and how the files stage ended.
+fn run_stages(
+    ignition: &Path,
+    root: &Path,
+    run_dir: &Path,
+    config_json: &[u8],
+) -> (String, StageEnding) {
     let config = run_dir.join("config.ign");
     let cache = run_dir.join("config-cache.json");
     let state = run_dir.join("state");
@@ -499,9 +529,9 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
     let path = std::env::var("PATH").unwrap_or_default();
     let path = format!("{path}:/usr/sbin:/sbin");
     let stage = |name: &str| {
-        let mut cmd = Command::new(&ignition);
+        let mut cmd = Command::new(ignition);
         cmd.args(["-platform", "file", "-stage", name, "-root"])
-            .arg(&root)
+            .arg(root)
             .arg("-config-cache")
             .arg(&cache)
             .arg("-state-file")
@@ -574,13 +604,7 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
         )
     };
 
-    FilesStageRoot {
-        _tmp: tmp,
-        root,
-        log,
-        ending,
-        seeded,
-    }
+    (log, ending)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod caddy;
 pub mod caddyfile;
 mod compose;
 pub mod dataurl;
+pub mod firewall;
 mod ignition;
 pub mod scripts;
 mod tfvars;
@@ -13,7 +14,8 @@ mod units;
 use std::collections::BTreeMap;
 
 pub use scripts::CONTROL_OUTCOME_DAYS;
-pub use units::{systemd_quote, CONTROL_POLL_MINUTES};
+pub use units::CONTROL_POLL_MINUTES;
+pub use units::{data_device_unit, systemd_quote};
 
 use crate::composer::ValidatedStack;
 use crate::secrets::Keys;
@@ -173,8 +175,6 @@ pub struct InstanceFile {
     pub view: Option<Vec<u8>>,
     /// Downloaded at first boot instead, with a verified hash.
     pub remote: Option<Artifact>,
-    /// Replace a file the OS image may already have.
-    pub overwrite: bool,
 }
 
 impl InstanceFile {
@@ -185,7 +185,6 @@ impl InstanceFile {
             contents: text.into().into_bytes(),
             view: None,
             remote: None,
-            overwrite: false,
         }
     }
 }
@@ -285,6 +284,16 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         s.app,
     ));
     files.push(InstanceFile::text(
+        firewall::RULESET_PATH,
+        0o644,
+        firewall::ruleset(),
+    ));
+    files.push(InstanceFile::text(
+        format!("{}/report.sh", names.bin_dir()),
+        0o755,
+        s.report,
+    ));
+    files.push(InstanceFile::text(
         format!("{}/restore.sh", names.bin_dir()),
         0o755,
         s.restore,
@@ -327,20 +336,17 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         files.push(f);
     }
     let u = &v.instance.updates;
-    let mut update_conf = InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
+    files.push(InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
         "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
         u.window_start, u.window_length
+    )));
+    // The compose binary is not an Ignition file: nassella-compose-install.service downloads
+    // and verifies it, with retries (one failed download in Ignition fails the boot).
+    files.push(InstanceFile::text(
+        format!("{}/install-compose.sh", names.bin_dir()),
+        0o755,
+        s.install_compose,
     ));
-    update_conf.overwrite = true;
-    files.push(update_conf);
-    files.push(InstanceFile {
-        path: COMPOSE_BIN.into(),
-        mode: 0o755,
-        contents: Vec::new(),
-        view: None,
-        remote: Some(v.instance.docker_compose.clone()),
-        overwrite: false,
-    });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, units::units(v, &names))
 }

@@ -36,6 +36,11 @@ fn registry() -> Handlebars<'static> {
         ("restore", include_str!("../../templates/restore.sh.hbs")),
         ("backup", include_str!("../../templates/backup.sh.hbs")),
         ("control", include_str!("../../templates/control.sh.hbs")),
+        ("report", include_str!("../../templates/report.sh.hbs")),
+        (
+            "install-compose",
+            include_str!("../../templates/install-compose.sh.hbs"),
+        ),
         (
             "maintenance",
             include_str!("../../templates/maintenance.html.hbs"),
@@ -53,6 +58,8 @@ pub(super) struct Scripts {
     pub restore: String,
     pub backup: Option<String>,
     pub control: Option<String>,
+    pub report: String,
+    pub install_compose: String,
     pub maintenance: String,
     pub excludes: String,
 }
@@ -139,10 +146,11 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "host": q(host),
             "repository": q(&b.repository),
             "restic_image": q(&b.restic_image),
-            "notify_url": q(b.notify_url.as_deref().unwrap_or("")),
             "apps": v.apps.iter().map(|a| q(&a.id)).collect::<Vec<_>>(),
             "hooks": hooks,
             "retention": retention.join(" "),
+            "stopped_limit_s": crate::schedule::STOPPED_PASS_LIMIT_MIN * 60,
+            "stopped_limit_min": crate::schedule::STOPPED_PASS_LIMIT_MIN,
         }))
     });
     let control = v.backup.as_ref().map(|b| {
@@ -157,6 +165,25 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             }),
         )
     });
+    let report = render(
+        "report",
+        json!({
+            "host": q(host),
+            "notify_url": q(v.backup.as_ref().and_then(|b| b.notify_url.as_deref()).unwrap_or("")),
+        }),
+    );
+    // The composer accepts only `sha256-<hex>` and `sha512-<hex>`.
+    let compose = &v.instance.docker_compose;
+    let (algo, sum) = compose.hash.split_once('-').unwrap_or(("sha256", ""));
+    let install_compose = render(
+        "install-compose",
+        json!({
+            "url": q(&compose.url),
+            "algo": q(algo),
+            "sum": q(sum),
+            "target": q(COMPOSE_BIN),
+        }),
+    );
     let maintenance = render("maintenance", json!({}));
     Scripts {
         app,
@@ -164,6 +191,8 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
         restore,
         backup,
         control,
+        report,
+        install_compose,
         maintenance,
         excludes,
     }
