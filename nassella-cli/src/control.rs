@@ -272,7 +272,7 @@ impl Channel {
         let mine: Vec<Listed> = self
             .outcomes()?
             .into_iter()
-            .filter(|s| s.tags.iter().any(|t| *t == wanted))
+            .filter(|s| s.tags.contains(&wanted))
             .collect();
         let ids = mine.iter().map(|s| s.id.clone()).collect();
         let state_of = |s: &Listed| {

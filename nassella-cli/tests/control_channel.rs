@@ -370,3 +370,101 @@ fn backups_create_on_a_cloud_target_waits_for_the_outcome_the_server_script_writ
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ids(&listed), made);
 }
+
+#[test]
+fn a_server_stopped_during_the_backup_answers_interrupted_and_never_runs_it_twice() {
+    use std::os::unix::process::CommandExt as _;
+    let env = TestEnv::new();
+    let inst = booted(&env);
+    let req = Request::new(Kind::Backup, Duration::from_secs(600)).unwrap();
+    channel(&env).write(&req).unwrap();
+    // The poll runs in a process group of its own, so that the stop reaches every process of
+    // it, as systemd's stop of the unit does.
+    let mut poll_run = inst.script("control.sh");
+    poll_run
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = poll_run.spawn().unwrap();
+    wait_for(120, "the `started` outcome", || {
+        channel(&env).outcome(&req.id).unwrap().0.is_some()
+    });
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .status()
+        .unwrap()
+        .success());
+    let _ = child.wait();
+    assert!(
+        requests_done(&env.data()).contains(&format!("{} started", req.id)),
+        "{}",
+        requests_done(&env.data())
+    );
+    let backups = ids(&snapshots(&env, "nassella"));
+
+    // The server is back: the request is answered, not run again.
+    let log = poll(&inst);
+    let o = outcome(&env, &req.id);
+    assert_eq!(o.state, State::Failed, "{o:?}\n{log}");
+    assert!(o.error.as_deref().unwrap().contains("interrupted"), "{o:?}");
+    assert_eq!(
+        ids(&snapshots(&env, "nassella")),
+        backups,
+        "no second run:\n{log}"
+    );
+    assert!(snapshots(&env, "nassella-request").is_empty(), "{log}");
+    // backup.sh's trap started the app again (or it was never stopped).
+    wait_for(60, "the app to answer", || {
+        http_get(env.port, "hello.test", "/").status == 200
+    });
+}
+
+#[test]
+fn backups_create_times_out_when_no_server_answers_and_its_request_expires() {
+    let env = TestEnv::new();
+    env.init_repo();
+    let cfg = env.path("cfg").join("hetzner.config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[instance]\nname = \"{}\"\nprovider = \"hetzner\"\ntls = {{ mode = \"http_only\" }}\n\n[backup]\nrepository = \"{}\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.test\"\n",
+            env.name,
+            env.repo().display()
+        ),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_nassella"))
+        .args(["backups", "create", "--timeout", "1", "--config"])
+        .arg(&cfg)
+        .env("NASSELLA_MASTER_KEY", TEST_KEY)
+        .env("NASSELLA_STATE_DIR", env.path("state"))
+        .env("RESTIC_CACHE_DIR", env.path("cli-cache"))
+        .env_remove("NASSELLA_MASTER_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(start.elapsed() >= Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the server has not picked up request") && err.contains("has expired"),
+        "{err}"
+    );
+    // The request it left has expired: a server that comes back later answers it `failed`.
+    let left = snapshots(&env, "nassella-request");
+    assert_eq!(left.len(), 1);
+    let tags: Vec<&str> = left[0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let expires: i64 = tags
+        .iter()
+        .find_map(|t| t.strip_prefix("expires="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expires <= now(), "{tags:?}");
+}
