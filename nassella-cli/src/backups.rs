@@ -1,7 +1,8 @@
-//! `nassella backups list | restore`: the instance's restic snapshots, seen from the control
-//! plane. Nothing here logs in to the server: the control plane reads the repository directly,
-//! with the password derived from the master key and the storage credentials of the environment
-//! (restic inherits them), exactly as `nassella apply` does when it creates the repository.
+//! `nassella backups list | create | restore`: the instance's restic snapshots, seen from the
+//! control plane. Nothing here logs in to the server: the control plane reads the repository
+//! directly, with the password derived from the master key and the storage credentials of the
+//! environment (restic inherits them), exactly as `nassella apply` does when it creates the
+//! repository; `create` asks the server for a backup through it ([`crate::control`]).
 //!
 //! A restore is immutable like every other change: the data is never written over. On the local
 //! target the current data folder is moved aside, and a new instance, built with the chosen

@@ -296,6 +296,36 @@ fn a_final_backup_leaves_the_apps_stopped_and_nothing_backs_up_after_it() {
     assert_eq!(http_get(env.port, "hello.test", "/").status, 503);
 }
 
+/// A Hetzner config for this test's instance, backing up to its repository (no provider token
+/// is needed to back up).
+fn hetzner_config(env: &TestEnv) -> std::path::PathBuf {
+    let cfg = env.path("cfg").join("hetzner.config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[instance]\nname = \"{}\"\nprovider = \"hetzner\"\ntls = {{ mode = \"http_only\" }}\n\n[backup]\nrepository = \"{}\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.test\"\n",
+            env.name,
+            env.repo().display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// The real `nassella` binary with `args` and `--config cfg`, the test master key and state.
+fn nassella(env: &TestEnv, cfg: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nassella"));
+    c.args(args)
+        .arg("--config")
+        .arg(cfg)
+        .env("NASSELLA_MASTER_KEY", TEST_KEY)
+        .env("NASSELLA_STATE_DIR", env.path("state"))
+        .env("RESTIC_CACHE_DIR", env.path("cli-cache"))
+        .env_remove("NASSELLA_MASTER_KEY_FILE")
+        .env_remove("HCLOUD_TOKEN");
+    c
+}
+
 /// Until `f` holds, or panic after `secs`.
 fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -312,24 +342,8 @@ fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 fn backups_create_on_a_cloud_target_waits_for_the_outcome_the_server_script_writes() {
     let env = TestEnv::new();
     let inst = booted(&env);
-    let cfg = env.path("cfg").join("hetzner.config");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[instance]\nname = \"{}\"\nprovider = \"hetzner\"\ntls = {{ mode = \"http_only\" }}\n\n[backup]\nrepository = \"{}\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.test\"\n",
-            env.name,
-            env.repo().display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_nassella"))
-        .args(["backups", "create", "--timeout", "5", "--config"])
-        .arg(&cfg)
-        .env("NASSELLA_MASTER_KEY", TEST_KEY)
-        .env("NASSELLA_STATE_DIR", env.path("state"))
-        .env("RESTIC_CACHE_DIR", env.path("cli-cache"))
-        .env_remove("NASSELLA_MASTER_KEY_FILE")
-        .env_remove("HCLOUD_TOKEN")
+    let cfg = hetzner_config(&env);
+    let child = nassella(&env, &cfg, &["backups", "create", "--timeout", "5"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -358,12 +372,7 @@ fn backups_create_on_a_cloud_target_waits_for_the_outcome_the_server_script_writ
         "the outcome is forgotten once read"
     );
     // `backups list` shows the backup only.
-    let out = Command::new(env!("CARGO_BIN_EXE_nassella"))
-        .args(["backups", "list", "--json", "--config"])
-        .arg(&cfg)
-        .env("NASSELLA_MASTER_KEY", TEST_KEY)
-        .env("NASSELLA_STATE_DIR", env.path("state"))
-        .env("RESTIC_CACHE_DIR", env.path("cli-cache"))
+    let out = nassella(&env, &cfg, &["backups", "list", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
@@ -424,24 +433,9 @@ fn a_server_stopped_during_the_backup_answers_interrupted_and_never_runs_it_twic
 fn backups_create_times_out_when_no_server_answers_and_its_request_expires() {
     let env = TestEnv::new();
     env.init_repo();
-    let cfg = env.path("cfg").join("hetzner.config");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[instance]\nname = \"{}\"\nprovider = \"hetzner\"\ntls = {{ mode = \"http_only\" }}\n\n[backup]\nrepository = \"{}\"\n\n[apps.hello]\napp = \"hello\"\nhost = \"hello.test\"\n",
-            env.name,
-            env.repo().display()
-        ),
-    )
-    .unwrap();
+    let cfg = hetzner_config(&env);
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_nassella"))
-        .args(["backups", "create", "--timeout", "1", "--config"])
-        .arg(&cfg)
-        .env("NASSELLA_MASTER_KEY", TEST_KEY)
-        .env("NASSELLA_STATE_DIR", env.path("state"))
-        .env("RESTIC_CACHE_DIR", env.path("cli-cache"))
-        .env_remove("NASSELLA_MASTER_KEY_FILE")
+    let out = nassella(&env, &cfg, &["backups", "create", "--timeout", "1"])
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", show(&out));
