@@ -405,6 +405,16 @@ fn a_server_stopped_during_the_backup_answers_interrupted_and_never_runs_it_twic
         .unwrap()
         .success());
     let _ = child.wait();
+    // As systemd's stop does, wait for every process of the run to end (backup.sh's trap
+    // starts the apps again first).
+    wait_for(120, "the stopped run's processes to end", || {
+        !Command::new("kill")
+            .args(["-0", "--", &group])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    });
     assert!(
         requests_done(&env.data()).contains(&format!("{} started", req.id)),
         "{}",
@@ -414,7 +424,9 @@ fn a_server_stopped_during_the_backup_answers_interrupted_and_never_runs_it_twic
 
     // The server is back: the request is answered, not run again.
     let log = poll(&inst);
-    let o = outcome(&env, &req.id);
+    let (o, _) = channel(&env).outcome(&req.id).unwrap();
+    let o = o.unwrap();
+    assert_ne!(o.state, State::Started, "{o:?}\n{log}");
     assert_eq!(o.state, State::Failed, "{o:?}\n{log}");
     assert!(o.error.as_deref().unwrap().contains("interrupted"), "{o:?}");
     assert_eq!(
