@@ -1,7 +1,8 @@
-//! `nassella backups list | restore`: the instance's restic snapshots, seen from the control
-//! plane. Nothing here logs in to the server: the control plane reads the repository directly,
-//! with the password derived from the master key and the storage credentials of the environment
-//! (restic inherits them), exactly as `nassella apply` does when it creates the repository.
+//! `nassella backups list | create | restore`: the instance's restic snapshots, seen from the
+//! control plane. Nothing here logs in to the server: the control plane reads the repository
+//! directly, with the password derived from the master key and the storage credentials of the
+//! environment (restic inherits them), exactly as `nassella apply` does when it creates the
+//! repository; `create` asks the server for a backup through it ([`crate::control`]).
 //!
 //! A restore is immutable like every other change: the data is never written over. On the local
 //! target the current data folder is moved aside, and a new instance, built with the chosen
@@ -43,17 +44,22 @@ pub(crate) enum BackupsCommand {
         #[arg(long, value_enum, default_value_t)]
         format: crate::say::Format,
     },
-    /// Back up a local instance now (a cloud server has no way in).
+    /// Back up now, and wait for the snapshot.
     ///
-    /// Local target: the instance's own backup runs, as the daily timer runs it on a server
-    /// (maintenance page, apps stopped for the consistent pass and started again whatever
-    /// happens); the local target has no timers, so this is how its backups are made.
-    ///
-    /// Cloud servers have no way in (no login, no API): their backups follow the schedule only.
-    /// docs/runtime.md, "Backing up on demand", explains why and what is planned.
+    /// A server has no login and no API, so the request goes through the backup repository:
+    /// a tiny snapshot only a holder of the repository password can write. The server looks for
+    /// requests every few minutes, runs its backup (maintenance page, apps stopped for the
+    /// consistent pass and started again whatever happens) and writes the outcome back; this
+    /// command waits for it and prints the new snapshot's id on stdout. On the local target
+    /// (no timers) the same request is written and the instance's own request handler is run
+    /// at once. docs/runtime.md, "Backing up on demand", has the details.
     Create {
         #[command(flatten)]
         input: Input,
+        /// Stop waiting after this many minutes. The request expires then too, so a server
+        /// that picks it up later does not act on it; a backup already running goes on.
+        #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+        timeout: u64,
     },
     /// Restore a snapshot the immutable way: a new instance on a blank data volume restores it
     /// at boot.
@@ -153,7 +159,7 @@ pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode>
             json,
             format,
         } => list(&input, given, json || format == crate::say::Format::Json),
-        BackupsCommand::Create { input } => create(&input, given),
+        BackupsCommand::Create { input, timeout } => create(&input, given, timeout),
         BackupsCommand::Restore {
             snapshot,
             input,
@@ -163,37 +169,101 @@ pub(crate) fn run(cmd: BackupsCommand, given: Option<Stack>) -> Result<ExitCode>
     }
 }
 
-/// `backups create`: the local instance's `backup.sh`, or why a cloud server cannot be asked.
-fn create(input: &Input, given: Option<Stack>) -> Result<ExitCode> {
+/// `backups create`: a request through the control channel ([`crate::control`]), and the wait
+/// for its outcome. The local target runs the instance's `control.sh` itself, as a server's
+/// timer would.
+fn create(input: &Input, given: Option<Stack>, timeout_minutes: u64) -> Result<ExitCode> {
+    use crate::control::{self, Progress, CONTROL_POLL_MINUTES};
     let Some((stack, restic)) = open(input, given)? else {
         return Ok(ExitCode::from(crate::exit::INVALID));
     };
-    let provider = stack.instance().provider_kind();
-    if provider != Provider::Local {
-        eprintln!(
-            "error: a {provider} server cannot be asked to back up now: it has no login and no API, so nothing can reach it; nothing was changed.\n\
-             Its backups run on the schedule ([backup] schedule); `nassella backups list` shows the latest.\n\
-             docs/runtime.md, \"Backing up on demand\", explains why and what is planned."
-        );
-        return Ok(ExitCode::FAILURE);
+    if timeout_minutes == 0 {
+        bail!("--timeout must be at least 1 minute");
     }
+    let local = stack.instance().provider_kind() == Provider::Local;
+    let channel = control::Channel {
+        repository: restic.repository.clone(),
+        password: restic.password.clone(),
+        host: restic.host.clone(),
+    };
+    let mut wait = control::Wait {
+        timeout: std::time::Duration::from_secs(timeout_minutes * 60),
+        ..control::Wait::default()
+    };
     let root = StateDir::of(stack.instance().name())?
         .root()
         .join("instance");
-    if !root.join("etc/nassella").exists() {
-        bail!(
-            "instance `{}` is not running on this machine ({} is empty): `nassella apply` first",
-            restic.host,
-            root.display()
-        );
-    }
+    let mut between: Box<dyn FnMut() -> Result<()>> = if local {
+        if !root.join("etc/nassella/bin/control.sh").exists() {
+            bail!(
+                "instance `{}` is not running on this machine ({} holds no instance with a control channel): `nassella apply` first",
+                restic.host,
+                root.display()
+            );
+        }
+        // The handler has run by the time we look: no need to wait between looks.
+        wait.every = std::time::Duration::from_secs(1);
+        let root = root.clone();
+        Box::new(move || crate::local::control(&root))
+    } else {
+        Box::new(|| Ok(()))
+    };
     phase(&format!(
-        "backing up instance `{}` to {}",
+        "asking instance `{}` to back up, through {}",
         restic.host, restic.repository
     ));
-    crate::local::backup(&root)?;
-    crate::say::say!("==> backed up; `nassella backups list` shows the snapshot");
-    Ok(ExitCode::SUCCESS)
+    let mut last_line = String::new();
+    let mut progress = |p: &Progress| {
+        let line = match p {
+            Progress::Written { request } => format!(
+                "    request {} written (expires in {timeout_minutes} min)",
+                &request.id[..8]
+            ),
+            Progress::Waiting { elapsed } if !local => format!(
+                "    {}: the server has not picked it up yet (it looks every {CONTROL_POLL_MINUTES} min)",
+                control::human(*elapsed)
+            ),
+            Progress::Waiting { .. } => return,
+            Progress::Started { elapsed } => {
+                format!("    {}: backing up…", control::human(*elapsed))
+            }
+        };
+        // One line per change of state, and one per minute at most while it lasts.
+        let state = line.split(": ").nth(1).unwrap_or(&line).to_owned();
+        if state != last_line
+            || matches!(p, Progress::Waiting { elapsed } | Progress::Started { elapsed } if elapsed.as_secs() % 60 < wait.every.as_secs())
+        {
+            crate::say::say!("{line}");
+            last_line = state;
+        }
+    };
+    let outcome = control::request_and_wait(
+        &channel,
+        control::Kind::Backup,
+        wait,
+        &mut progress,
+        &mut *between,
+    )?;
+    match (outcome.state, outcome.snapshot) {
+        (control::State::Succeeded, Some(snapshot)) => {
+            crate::say::say!(
+                "==> backed up: snapshot {} (`nassella backups list` shows it)",
+                &snapshot[..8.min(snapshot.len())]
+            );
+            println!("{snapshot}");
+            Ok(ExitCode::SUCCESS)
+        }
+        (_, _) => {
+            eprintln!(
+                "error: the backup did not happen: {}",
+                outcome
+                    .error
+                    .as_deref()
+                    .unwrap_or("the server gave no reason")
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// The stack and the restic repository and password, or `None` after config problems.
@@ -773,7 +843,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// (year, month, day, hour, minute, second) in UTC of seconds since the Unix epoch.
-fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+pub(crate) fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let z = days + 719_468;

@@ -9,6 +9,7 @@ pub mod backups;
 pub mod cloud;
 mod commands;
 pub mod config;
+pub mod control;
 pub mod deploy;
 mod environment;
 pub mod exit;

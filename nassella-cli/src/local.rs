@@ -86,6 +86,16 @@ pub fn backup(root: &Path) -> Result<()> {
     script(root, "backup.sh", &[])
 }
 
+/// Act on the control channel's requests for the instance materialised in `root` now, with its
+/// own `control.sh` (what `nassella-control.timer` runs on a server; the local target has no
+/// timers).
+///
+/// # Errors
+/// When the script fails (it cannot read the repository).
+pub fn control(root: &Path) -> Result<()> {
+    script(root, "control.sh", &[])
+}
+
 /// Stop the instance materialised in `root` (apps first, then the proxy). The data stays.
 ///
 /// # Errors

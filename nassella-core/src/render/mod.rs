@@ -15,6 +15,8 @@ mod units;
 
 use std::collections::BTreeMap;
 
+pub use scripts::CONTROL_OUTCOME_DAYS;
+pub use units::CONTROL_POLL_MINUTES;
 pub use units::{data_device_unit, systemd_quote};
 
 use crate::composer::ValidatedStack;
@@ -472,6 +474,13 @@ pub fn instance_plan(
             format!("{}/backup.sh", names.bin_dir()),
             0o755,
             b,
+        ));
+    }
+    if let Some(c) = s.control {
+        files.push(InstanceFile::text(
+            format!("{}/control.sh", names.bin_dir()),
+            0o755,
+            c,
         ));
     }
     files.push(InstanceFile::text(

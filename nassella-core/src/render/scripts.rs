@@ -19,6 +19,10 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// How long the server keeps an outcome of the control channel that the control plane has not
+/// fetched (and forgotten) before it forgets it itself.
+pub const CONTROL_OUTCOME_DAYS: u32 = 7;
+
 fn registry() -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
@@ -31,6 +35,7 @@ fn registry() -> Handlebars<'static> {
         ),
         ("restore", include_str!("../../templates/restore.sh.hbs")),
         ("backup", include_str!("../../templates/backup.sh.hbs")),
+        ("control", include_str!("../../templates/control.sh.hbs")),
         ("report", include_str!("../../templates/report.sh.hbs")),
         (
             "install-compose",
@@ -67,6 +72,7 @@ pub(super) struct Scripts {
     pub prepare_data: Option<String>,
     pub restore: String,
     pub backup: Option<String>,
+    pub control: Option<String>,
     pub report: String,
     pub install_compose: String,
     pub maintenance: String,
@@ -172,6 +178,18 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "stopped_limit_min": crate::schedule::STOPPED_PASS_LIMIT_MIN,
         }))
     });
+    let control = v.backup.as_ref().map(|b| {
+        render(
+            "control",
+            json!({
+                "data_root": q(&v.instance.data_root),
+                "host": q(host),
+                "repository": q(&b.repository),
+                "restic_image": q(&b.restic_image),
+                "outcome_days": CONTROL_OUTCOME_DAYS,
+            }),
+        )
+    });
     let report = render(
         "report",
         json!({
@@ -197,6 +215,7 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
         prepare_data,
         restore,
         backup,
+        control,
         report,
         install_compose,
         maintenance,

@@ -102,6 +102,10 @@ pub(super) fn unit(name: impl Into<String>, ini: &Ini, enabled: bool) -> UnitSpe
     }
 }
 
+/// How often the server looks for requests of the control plane in the backup repository
+/// (`nassella-control.timer`); docs/runtime.md has what one look costs.
+pub const CONTROL_POLL_MINUTES: u32 = 5;
+
 /// What every unit that runs a container requires and is ordered after: Docker, and the
 /// metadata firewall (fail closed: no firewall, no container).
 const CONTAINER_DEPS: &str = "docker.service nassella-metadata-firewall.service";
@@ -449,6 +453,52 @@ pub(super) fn units(v: &ValidatedStack, names: &Names) -> Vec<UnitSpec> {
                 .section("Timer")
                 .set("OnCalendar", b.schedule.to_string())
                 .set("Persistent", "true")
+                .section("Install")
+                .set("WantedBy", "timers.target"),
+            true,
+        ));
+        // The control channel (control.sh): requests from the control plane, read from the
+        // backup repository. Ordered like the backup it may run: after the restore (never a
+        // backup of a volume that was not restored), the data mount and the metadata firewall.
+        out.push(unit(
+            "nassella-control.service",
+            &Ini::default()
+                .section("Unit")
+                .set(
+                    "Description",
+                    "Act on backup requests the control plane left in the backup repository",
+                )
+                .set("Requires", CONTAINER_DEPS)
+                .set("Requires", "nassella-restore.service")
+                .set("After", CONTAINER_DEPS)
+                .set("After", "nassella-restore.service network-online.target")
+                .set("Wants", "network-online.target")
+                .set("RequiresMountsFor", root.clone())
+                .section("Service")
+                .set("Type", "oneshot")
+                // Bounded like the daily backup it may run, plus the few restic calls around
+                // it; on SIGTERM backup.sh starts the apps again, and the next poll answers the
+                // request `failed` (interrupted).
+                .set(
+                    "TimeoutStartSec",
+                    format!("{}min", crate::schedule::BACKUP_LIMIT_MIN + 15),
+                )
+                .set("ExecStart", format!("{}/control.sh", names.bin_dir())),
+            false,
+        ));
+        out.push(unit(
+            "nassella-control.timer",
+            &Ini::default()
+                .section("Unit")
+                .set(
+                    "Description",
+                    format!("Look for backup requests every {CONTROL_POLL_MINUTES} minutes"),
+                )
+                .section("Timer")
+                .set("OnBootSec", "2min")
+                // Counted from the end of the last run, so a long backup never queues polls.
+                .set("OnUnitInactiveSec", format!("{CONTROL_POLL_MINUTES}min"))
+                .set("AccuracySec", "30s")
                 .section("Install")
                 .set("WantedBy", "timers.target"),
             true,
