@@ -343,23 +343,37 @@ fn backups_create_on_a_cloud_target_waits_for_the_outcome_the_server_script_writ
     let env = TestEnv::new();
     let inst = booted(&env);
     let cfg = hetzner_config(&env);
-    let child = nassella(&env, &cfg, &["backups", "create", "--timeout", "5"])
+    let mut child = nassella(&env, &cfg, &["backups", "create", "--timeout", "5"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The server's timer fires once the request is there.
-    wait_for(60, "the request in the repository", || {
-        !snapshots(&env, "nassella-request").is_empty()
-    });
+    // Its progress, line by line; the server's timer fires once it says it is waiting.
+    let (waiting_tx, waiting) = std::sync::mpsc::channel();
+    let stderr_reader = {
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let line = line.unwrap();
+                if line.contains("the server has not picked it up yet (it looks every 5 min)") {
+                    let _ = waiting_tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        })
+    };
+    let said = waiting.recv_timeout(Duration::from_secs(120));
+    assert!(
+        said.is_ok() && !snapshots(&env, "nassella-request").is_empty(),
+        "no request written, or no progress"
+    );
     let log = poll(&inst);
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}\n{log}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("the server has not picked it up yet (it looks every 5 min)"),
-        "{stderr}"
-    );
+    let stderr = stderr_reader.join().unwrap();
+    assert!(out.status.success(), "{stderr}\n{}\n{log}", show(&out));
     let made = ids(&snapshots(&env, "nassella"));
     assert_eq!(made.len(), 1);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), made[0]);
