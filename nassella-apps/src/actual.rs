@@ -4,8 +4,12 @@
 //! `/data` holds `server-files/` (the account database: the server password, sessions, file
 //! index) and `user-files/` (the budget files clients sync).
 //!
-//! - The server password is chosen on the first visit in the browser; there is nothing to
-//!   bootstrap. (Multi-user mode needs OpenID Connect and is not set up.)
+//! - The server password is set by a one-off job (once per data volume, after the app is up):
+//!   Actual's own `POST /account/bootstrap` (what the first-visit page calls) with the derived
+//!   secret `server-password`, from inside `app` with the image's Node.js. Otherwise whoever
+//!   opened a fresh site first would choose it. Actual answers 400 `already-bootstrapped` once a
+//!   password exists, which the job takes as done. (Multi-user mode needs OpenID Connect and is
+//!   not set up.)
 //! - `ACTUAL_TRUSTED_PROXIES` is the proxy subnet (the default trusts every private range), so
 //!   the client address in `X-Forwarded-For` is believed only from Caddy.
 //! - Uploads: budget files and their sync messages are uploaded whole. The three upload limits
@@ -21,10 +25,14 @@
 //! `packages/sync-server/docker-compose.yml` (`/data`, port 5006, upload variables),
 //! `packages/sync-server/docker/*.Dockerfile` (runs as root, tini),
 //! `packages/sync-server/src/load-config.js` (`ACTUAL_TRUSTED_PROXIES` and its default, upload
-//! limits); actualbudget.org/docs/config.
+//! limits), `packages/sync-server/src/app-account.js` (`POST /bootstrap` under `/account`),
+//! `packages/sync-server/src/account-db.js` (`bootstrap`: `already-bootstrapped`);
+//! actualbudget.org/docs/config.
 
+use crate::blocks::first_admin;
 use nassella_core::{
-    App, AppContext, Contribution, Route, Service, SettingProblem, Upstream, Volume,
+    App, AppContext, Contribution, OneOffJob, Route, Secret, SecretFormat, Service, SettingProblem,
+    Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -106,6 +114,10 @@ impl App for Actual {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
         let mb = self.max_upload_mb.to_string();
+        let password = c.secret(Secret::new(
+            "server-password",
+            SecretFormat::Alphanumeric(24),
+        ));
 
         c.service(
             Service::new("app", IMAGE)
@@ -117,6 +129,8 @@ impl App for Actual {
                     mb.as_str(),
                 )
                 .env("ACTUAL_UPLOAD_FILE_SIZE_LIMIT_MB", mb.as_str())
+                // For the one-off job that sets the server password.
+                .env("NASSELLA_SERVER_PASSWORD", &password)
                 .mount(&data, "/data")
                 .port(HTTP_PORT),
         );
@@ -125,6 +139,18 @@ impl App for Actual {
                 .max_body_bytes(u64::from(self.max_upload_mb) * MIB + MIB)
                 .proxy(Upstream::new("app", HTTP_PORT)),
         );
+        let bootstrap = first_admin::node_script(
+            "actual",
+            None,
+            "http://127.0.0.1:5006/account/bootstrap",
+            "{password:process.env.NASSELLA_SERVER_PASSWORD}",
+            "s===400&&t.includes('already-bootstrapped')",
+        );
+        c.one_off_job(OneOffJob::new(
+            "set-password",
+            "app",
+            ["node", "-e", bootstrap.as_str()],
+        ));
         c.memory_hint_mib(256);
         c
     }

@@ -9,6 +9,12 @@
 //!   `FRESHRSS_USER` with the derived secrets `admin-password` and `api-password` (the latter
 //!   for mobile apps over the Google Reader / Fever APIs). Both steps leave an existing
 //!   installation and user alone.
+//! - **Every start**: `FRESHRSS_INSTALL` is ignored once FreshRSS is installed, and with it the
+//!   base URL, so the service's command (run by the image's entrypoint after its own set-up)
+//!   first applies the current one with `cli/reconfigure.php --base-url` from `FRESHRSS_BASE_URL`,
+//!   re-applies the image's file permissions (the rewrite leaves `config.php` owned by root), and
+//!   then execs Apache exactly as the image's `CMD` does ([`START`]). A hostname change therefore
+//!   takes effect on the next deploy.
 //! - **Every start**: `TRUSTED_PROXY` is the proxy subnet, so Apache's `mod_remoteip` takes the
 //!   client address from Caddy's `X-Forwarded-For` and from nobody else (it also gates
 //!   `Remote-User` headers). `CRON_MIN=3,33` runs the feed refresh inside the container twice an
@@ -22,8 +28,9 @@
 //! `Docker/entrypoint.sh` (`FRESHRSS_INSTALL`/`FRESHRSS_USER` word-split, exit code 3 when
 //! present, `CRON_MIN`, group permissions), `Docker/freshrss/docker-compose.yml`
 //! (`TRUSTED_PROXY`, `cli/health.php`), `cli/README.md`, `cli/do-install.php`,
-//! `cli/create-user.php`, `cli/db-backup.php`, `app/Controllers/userController.php` (user name
-//! rule); third-party deployments pinning 1.29.1 (2026-09).
+//! `cli/create-user.php`, `cli/db-backup.php`, `cli/reconfigure.php` (`--base-url`),
+//! `cli/access-permissions.sh`, `Docker/Dockerfile` (`ENTRYPOINT`, `CMD`),
+//! `app/Controllers/userController.php` (user name rule); third-party deployments pinning 1.29.1 (2026-09).
 
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
@@ -34,6 +41,16 @@ use serde::{Deserialize, Serialize};
 
 /// The FreshRSS image: an exact release of the Debian image (OpenID Connect works only there).
 pub const IMAGE: &str = "freshrss/freshrss:1.29.1";
+
+/// The service's command: apply the base URL, then the image's own `CMD` (cron when `CRON_MIN`
+/// is set, then Apache in the foreground; no OpenID Connect). Run by the image's entrypoint,
+/// which installs FreshRSS first.
+pub const START: &str = "set -e\n\
+    php ./cli/reconfigure.php --base-url \"$FRESHRSS_BASE_URL\"\n\
+    ./cli/access-permissions.sh\n\
+    [ -z \"$CRON_MIN\" ] || cron\n\
+    . /etc/apache2/envvars\n\
+    exec apache2 -D FOREGROUND\n";
 
 /// Minutes of each hour at which the built-in cron refreshes feeds.
 pub const CRON_MIN: &str = "3,33";
@@ -143,6 +160,8 @@ impl App for FreshRss {
                     ]),
                 )
                 // Every start.
+                .command(["sh", "-c", START])
+                .env("FRESHRSS_BASE_URL", cx.public_url(&self.host))
                 .env("TRUSTED_PROXY", cx.proxy_subnet())
                 .env("CRON_MIN", CRON_MIN)
                 .mount(&data, "/var/www/FreshRSS/data")

@@ -28,8 +28,11 @@
 //! **Start of `web`** (a `sh -c` wrapper, run as root, then `setpriv` to uid 991 = the image's
 //! `mastodon` user):
 //!
-//! 1. hands the media folder (`public/system`) to 991 when it is not already theirs (Docker
-//!    creates bind-mounted folders owned by root);
+//! 1. hands the media folder (`public/system`) and, checked on its own, the `cache` volume
+//!    mounted inside it to 991 when they are not already theirs (Docker creates bind-mounted
+//!    folders owned by root). The cache is excluded from backups, so after a restore it is a
+//!    fresh root-owned folder under a `public/system` that 991 already owns: checking only the
+//!    parent would leave it unwritable and caching remote media would fail;
 //! 2. first start only: generates the VAPID pair (above);
 //! 3. every start: `rails db:prepare` — on the first start it loads the schema into the empty
 //!    database and seeds it; afterwards it runs pending migrations, so an image upgrade
@@ -199,6 +202,7 @@ fn web_start() -> String {
     format!(
         "set -e\n\
          [ \"$(stat -c %u {SYSTEM_DIR})\" = {UID} ] || chown -R {UID}:{UID} {SYSTEM_DIR}\n\
+         [ \"$(stat -c %u {SYSTEM_DIR}/cache)\" = {UID} ] || chown -R {UID}:{UID} {SYSTEM_DIR}/cache\n\
          umask 077\n\
          if [ ! -s {KEYS_DIR}/vapid.env ]; then\n\
          \x20 {generate} | grep -E '^VAPID_(PRIVATE|PUBLIC)_KEY=.' > {KEYS_DIR}/vapid.env.tmp\n\

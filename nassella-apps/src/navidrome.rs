@@ -9,7 +9,11 @@
 //!   passwords with it (the built-in default key is public). It is set from the first start and
 //!   never changes, so stored passwords stay readable after a redeploy or a restore.
 //! - `ND_ENABLEINSIGHTSCOLLECTOR=false`: no anonymous usage reports.
-//! - The first visitor creates the administrator account in the browser.
+//! - The administrator is `admin`, created by Navidrome at its initial setup (the first start on
+//!   an empty database, only while there is no user) from `ND_DEVAUTOCREATEADMINPASSWORD`, here
+//!   the derived secret `admin-password`. Without it the first visitor would create the
+//!   administrator in the browser. Later starts ignore the variable (the setup flag is set), so
+//!   a password changed in the web interface stays changed.
 //! - Backups: before the apps stop, `navidrome backup create` writes a consistent copy of the
 //!   database into `/data/backup/navidrome_backup_<timestamp>.db` (Navidrome's own online
 //!   backup, the SQLite backup API); the hook keeps the three newest.
@@ -18,7 +22,10 @@
 //! Sources (`reference/apps.md` §17): navidrome.org/docs/installation/docker,
 //! /docs/usage/configuration/options (`ND_BASEURL`, `ND_PASSWORDENCRYPTIONKEY`,
 //! `ND_ENABLEINSIGHTSCOLLECTOR`, `ND_BACKUP_PATH`, `ND_CACHEFOLDER`), /docs/usage/admin/backup;
-//! github.com/navidrome/navidrome `Dockerfile` (`/app/navidrome`, `/data`, `/music`, port 4533).
+//! github.com/navidrome/navidrome `Dockerfile` (`/app/navidrome`, `/data`, `/music`, port 4533),
+//! `conf/configuration.go` (`DevAutoCreateAdminPassword`), `server/initial_setup.go`
+//! (`initialSetup`: once, guarded by the `InitialSetup` property; `createInitialAdminUser`: user
+//! `admin`, only when the user table is empty).
 
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Route, Secret, SecretFormat, Service, Upstream,
@@ -81,6 +88,10 @@ impl App for Navidrome {
             "password-encryption-key",
             SecretFormat::Alphanumeric(32),
         ));
+        let admin_password = c.secret(Secret::new(
+            "admin-password",
+            SecretFormat::Alphanumeric(24),
+        ));
 
         // No health check here: the image's own applies.
         c.service(
@@ -93,6 +104,7 @@ impl App for Navidrome {
                 .env("ND_BACKUP_PATH", "/data/backup")
                 .env("ND_ENABLEINSIGHTSCOLLECTOR", "false")
                 .env("ND_PASSWORDENCRYPTIONKEY", &key)
+                .env("ND_DEVAUTOCREATEADMINPASSWORD", &admin_password)
                 .mount(&data, "/data")
                 .mount(&cache, "/data/cache")
                 .mount_read_only(&music, "/music")

@@ -13,9 +13,11 @@
 //!
 //! **Ownership of the attachment folder.** The image runs as `nodejs` (uid 1001); a bind mount
 //! created by Docker is owned by root, so the app could not write it. `app` therefore starts as
-//! root, hands the folder to uid 1001 when it is not already theirs, and execs the normal
-//! command (`yarn start`) as 1001:1001 with `setpriv` (util-linux, present in the Debian-based
-//! image).
+//! root, hands the folder to uid 1001 when it is not already theirs, and execs the image's own
+//! command ([`IMAGE_CMD`], `node build/server/index.js`) as 1001:1001 with `setpriv` (util-linux,
+//! present in the Debian-based image). Not `yarn start`: since outline/outline #11045 (January
+//! 2026) the production image is built on `node:26-slim` without yarn, so that command would exit
+//! 127 on every start.
 //!
 //! **Sign-in.** Outline has no local passwords: a person signs in through an identity provider
 //! (or an email link, which needs `smtp`). Nassella wires generic OpenID Connect from the `oidc`
@@ -43,7 +45,8 @@
 //! variable, `SECRET_KEY` format, `FORCE_HTTPS`, `PGSSLMODE`, `_FILE` variants), `Dockerfile`
 //! (`USER nodejs` = 1001, `FILE_STORAGE_LOCAL_ROOT_DIR`, wget health check),
 //! `server/utils/startup.ts` (migrations at start), `server/services/websockets.ts`,
-//! `collaboration.ts`.
+//! `collaboration.ts`; `Dockerfile` at tag v1.9.2 (`FROM node:26.3.0-slim`, `CMD ["node",
+//! "build/server/index.js"]`) and commit 9c3e896 "Remove yarn usage in prod (#11045)".
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
@@ -62,6 +65,10 @@ pub const IMAGE: &str = "outlinewiki/outline:1.9.2";
 pub const POSTGRES_IMAGE: &str = "postgres:17-alpine";
 /// The cache and queue: Redis 8, following its minor releases.
 pub const REDIS_IMAGE: &str = "redis:8-alpine";
+
+/// The image's own command (its Dockerfile's `CMD` at the pinned tag): what `app` execs after
+/// fixing the folder's owner. The image has no yarn.
+pub const IMAGE_CMD: &str = "node build/server/index.js";
 
 /// Outline's HTTP port.
 pub const HTTP_PORT: u16 = 3000;
@@ -290,7 +297,7 @@ impl App for Outline {
         let max_upload = u64::from(self.max_upload_mb) * MIB;
         // Starts as root only to give the bind-mounted attachment folder to the image's user.
         let start = format!(
-            "set -e\n[ \"$(stat -c %u {DATA_DIR})\" = {UID} ] || chown -R {UID}:{UID} {DATA_DIR}\nexec setpriv --reuid={UID} --regid={UID} --clear-groups yarn start\n"
+            "set -e\n[ \"$(stat -c %u {DATA_DIR})\" = {UID} ] || chown -R {UID}:{UID} {DATA_DIR}\nexec setpriv --reuid={UID} --regid={UID} --clear-groups {IMAGE_CMD}\n"
         );
         let mut app = Service::new("app", IMAGE)
             .user("0:0")

@@ -7,6 +7,8 @@
 //! - The web interface is a socket.io (websocket) application; Caddy passes websockets through
 //!   the default route, and the `Origin` check (`UPTIME_KUMA_WS_ORIGIN_CHECK`, on by default)
 //!   holds because Caddy keeps the `Host` header.
+//! - `UPTIME_KUMA_DB_TYPE=sqlite`: without it, 2.x asks the first visitor which database to use
+//!   (SQLite or MariaDB) before anything else, and writes the answer to `data/db-config.json`.
 //! - The administrator is created on the first visit (there is no environment bootstrap).
 //!   "Trust proxy" and the primary base URL are settings in the web interface, stored in the
 //!   database (see docs/apps/uptime-kuma.md).
@@ -16,7 +18,9 @@
 //!
 //! Sources (`reference/apps.md` §10): github.com/louislam/uptime-kuma `compose.yaml`
 //! (`/app/data`, port 3001), README.md (no NFS), `server/server.js` and the server's environment
-//! names (`UPTIME_KUMA_WS_ORIGIN_CHECK`), `extra/healthcheck` (the image's health check);
+//! names (`UPTIME_KUMA_WS_ORIGIN_CHECK`), `server/setup-database.js` at 2.5.x (the setup page
+//! is skipped when `UPTIME_KUMA_DB_TYPE` is set; `sqlite` keeps `kuma.db` in the data folder),
+//! `extra/healthcheck` (the image's health check);
 //! third-party deployments pinning 2.5.5 (2026-08).
 
 use nassella_core::{App, AppContext, Contribution, Route, Service, Upstream, Volume};
@@ -73,6 +77,7 @@ impl App for UptimeKuma {
         // The image's health check (`extra/healthcheck`) applies.
         c.service(
             Service::new("app", IMAGE)
+                .env("UPTIME_KUMA_DB_TYPE", "sqlite")
                 .mount(&data, "/app/data")
                 .port(HTTP_PORT),
         );

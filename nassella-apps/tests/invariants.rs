@@ -637,13 +637,31 @@ fn forgejo_wiring() {
         ),
         Some(SUBNET)
     );
+    // Sign-up closed by default: the forge makes the first account registered its
+    // administrator, so a one-off job creates the administrator instead.
     assert_eq!(
         env(&c, "app", "FORGEJO__service__DISABLE_REGISTRATION"),
-        Some("false")
+        Some("true")
     );
     assert_eq!(
         env(&c, "app", "FORGEJO__service__REGISTER_MANUAL_CONFIRM"),
-        Some("true")
+        Some("false")
+    );
+    assert_eq!(env(&c, "app", "NASSELLA_ADMIN_USER"), Some("owner"));
+    assert_eq!(
+        env(&c, "app", "NASSELLA_ADMIN_EMAIL"),
+        Some("owner@git.example.com")
+    );
+    let create = unit(&b, "nassella-once-git-create-admin.service");
+    assert!(
+        create.contains(
+            "exec git app sh -c \"su-exec git forgejo admin user create --admin --username \\\"$$NASSELLA_ADMIN_USER\\\" --email \\\"$$NASSELLA_ADMIN_EMAIL\\\" --password \\\"$$NASSELLA_ADMIN_PASSWORD\\\" --must-change-password=false || "
+        ),
+        "{create}"
+    );
+    assert!(
+        create.contains("admin user list | awk '{print $$2}' | grep -qxF"),
+        "an existing administrator is success, anything else fails: {create}"
     );
     assert_eq!(
         c["services"]["app"]["volumes"][0]["target"].as_str(),
@@ -657,6 +675,7 @@ fn forgejo_wiring() {
         ("FORGEJO__security__INTERNAL_TOKEN", "internal-token"),
         ("FORGEJO__server__LFS_JWT_SECRET", "lfs-jwt-secret"),
         ("FORGEJO__oauth2__JWT_SECRET", "oauth2-jwt-secret"),
+        ("NASSELLA_ADMIN_PASSWORD", "admin-password"),
     ] {
         assert_eq!(view[key], format!("<secret:git/{name}>"));
         assert_eq!(
@@ -683,6 +702,7 @@ fn forgejo_wiring() {
             ("internal-token", SecretFormat::Alphanumeric(64)),
             ("lfs-jwt-secret", SecretFormat::Alphanumeric(43)),
             ("oauth2-jwt-secret", SecretFormat::Alphanumeric(43)),
+            ("admin-password", SecretFormat::Alphanumeric(24)),
         ],
     );
 
@@ -690,7 +710,7 @@ fn forgejo_wiring() {
     let entry = nassella_apps::find("forgejo").unwrap();
     let ssh = (entry.from_settings)(
         "git",
-        json!({"host": host, "ssh_port": 2222, "signups_allowed": false}),
+        json!({"host": host, "ssh_port": 2222, "signups_allowed": true, "admin_user": "alice", "admin_email": "alice@example.org"}),
     )
     .unwrap();
     let (_, b) = render_one(ssh);
@@ -702,14 +722,41 @@ fn forgejo_wiring() {
     );
     assert_eq!(env(&c, "app", "FORGEJO__server__SSH_PORT"), Some("2222"));
     assert_eq!(env(&c, "app", "FORGEJO__server__SSH_DOMAIN"), Some(host));
+    // Open sign-up: each account waits for the administrator's approval.
     assert_eq!(
         env(&c, "app", "FORGEJO__service__DISABLE_REGISTRATION"),
-        Some("true")
+        Some("false")
     );
     assert_eq!(
         env(&c, "app", "FORGEJO__service__REGISTER_MANUAL_CONFIRM"),
-        Some("false")
+        Some("true")
     );
+    assert_eq!(env(&c, "app", "NASSELLA_ADMIN_USER"), Some("alice"));
+    assert_eq!(
+        env(&c, "app", "NASSELLA_ADMIN_EMAIL"),
+        Some("alice@example.org")
+    );
+    for (bad, field) in [
+        (json!({"host": host, "admin_user": "admin"}), "admin_user"),
+        (json!({"host": host, "admin_user": "-x"}), "admin_user"),
+        (json!({"host": host, "admin_user": "a..b"}), "admin_user"),
+        (json!({"host": host, "admin_user": "a b"}), "admin_user"),
+        (
+            json!({"host": host, "admin_email": "nobody"}),
+            "admin_email",
+        ),
+        (
+            json!({"host": host, "admin_email": "a\"b@x.org"}),
+            "admin_email",
+        ),
+    ] {
+        let app = (entry.from_settings)("git", bad.clone()).expect("read");
+        assert_eq!(
+            setting_problems(app),
+            vec![format!("apps.git.{field}")],
+            "{bad}"
+        );
+    }
 
     let zero = (entry.from_settings)("git", json!({"host": host, "ssh_port": 0})).expect("read");
     assert_eq!(setting_problems(zero), vec!["apps.git.ssh_port"]);
@@ -922,6 +969,29 @@ fn immich_wiring() {
     assert_eq!(env(&c, "server", "DB_HOSTNAME"), Some("database"));
     assert_eq!(env(&c, "server", "REDIS_HOSTNAME"), Some("redis"));
     assert_eq!(env(&c, "server", "IMMICH_TRUSTED_PROXIES"), Some(SUBNET));
+    // Photos without a time zone in their metadata are read in this one.
+    assert_eq!(env(&c, "server", "TZ"), Some("Etc/UTC"));
+    // The administrator by a one-off job through Immich's admin sign-up, from inside `server`.
+    assert_eq!(
+        env(&c, "server", "NASSELLA_ADMIN_EMAIL"),
+        Some("admin@photos.example.com")
+    );
+    assert_eq!(
+        env_view(&b, "photos", "server")["NASSELLA_ADMIN_PASSWORD"],
+        "<secret:photos/admin-password>"
+    );
+    let job = &app.one_off_jobs()[0];
+    assert_eq!((job.name(), job.service()), ("create-admin", "server"));
+    assert_eq!(job.command()[..2], ["node", "-e"]);
+    let js = &job.command()[2];
+    for part in [
+        "g('http://127.0.0.1:2283/api/auth/admin-sign-up'",
+        "email:process.env.NASSELLA_ADMIN_EMAIL,password:process.env.NASSELLA_ADMIN_PASSWORD",
+        "else if(s===400&&t.includes('already has an admin'))",
+        "process.exit(1)",
+    ] {
+        assert!(js.contains(part), "{part} in {js}");
+    }
     assert_eq!(
         env(&c, "server", "IMMICH_MACHINE_LEARNING_ENABLED"),
         Some("true")
@@ -1032,6 +1102,34 @@ fn immich_wiring() {
 
     let zero = (entry.from_settings)("photos", json!({"host": host, "max_upload_gb": 0})).unwrap();
     assert_eq!(setting_problems(zero), vec!["apps.photos.max_upload_gb"]);
+    let berlin = (entry.from_settings)(
+        "photos",
+        json!({"host": host, "time_zone": "Europe/Berlin", "admin_email": "me@example.org"}),
+    )
+    .unwrap();
+    let (_, b) = render_one(berlin);
+    let c = compose_file(&b, "photos");
+    assert_eq!(env(&c, "server", "TZ"), Some("Europe/Berlin"));
+    assert_eq!(
+        env(&c, "server", "NASSELLA_ADMIN_EMAIL"),
+        Some("me@example.org")
+    );
+    for bad in [
+        "",
+        "Europe/",
+        "/etc/passwd",
+        "Europe/../x",
+        "A\nB",
+        "Europe Berlin",
+        "9/x",
+    ] {
+        let app = (entry.from_settings)("photos", json!({"host": host, "time_zone": bad})).unwrap();
+        assert_eq!(
+            setting_problems(app),
+            vec!["apps.photos.time_zone"],
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
@@ -1414,6 +1512,9 @@ fn uptime_kuma_wiring() {
     );
     assert!(site_block(text(&b, CADDYFILE), host).contains("reverse_proxy status-app:3001"));
     assert!(app.secrets().is_empty());
+    // 2.x asks the first visitor for a database type unless it is set.
+    let c = compose_file(&b, "status");
+    assert_eq!(env(&c, "app", "UPTIME_KUMA_DB_TYPE"), Some("sqlite"));
 }
 
 #[test]
@@ -1480,6 +1581,28 @@ fn freshrss_wiring() {
 
     assert_eq!(env(&c, "app", "TRUSTED_PROXY"), Some(SUBNET));
     assert_eq!(env(&c, "app", "CRON_MIN"), Some("3,33"));
+    // The install step skips an installed FreshRSS, so the base URL is applied at every start,
+    // before Apache starts the way the image's CMD does.
+    assert_eq!(
+        env(&c, "app", "FRESHRSS_BASE_URL"),
+        Some("https://feeds.example.com")
+    );
+    let start = shell(&c, "app", "command");
+    let order = [
+        "php ./cli/reconfigure.php --base-url \"$FRESHRSS_BASE_URL\"\n",
+        "./cli/access-permissions.sh\n",
+        "[ -z \"$CRON_MIN\" ] || cron\n",
+        "exec apache2 -D FOREGROUND\n",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|s| start.find(s).unwrap_or_else(|| panic!("{s} in {start}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{start}");
+    assert!(
+        c["services"]["app"]["entrypoint"].is_null(),
+        "the image's entrypoint installs first"
+    );
     assert_eq!(
         env(&c, "app", "FRESHRSS_INSTALL"),
         Some("--api-enabled --base-url https://feeds.example.com --db-type sqlite --default-user alice --language en")

@@ -220,9 +220,12 @@ fn outline_wiring() {
         "{start}"
     );
     assert!(
-        start.contains("exec setpriv --reuid=1001 --regid=1001 --clear-groups yarn start"),
-        "{start}"
+        start.ends_with(
+            "exec setpriv --reuid=1001 --regid=1001 --clear-groups node build/server/index.js\n"
+        ),
+        "starts the way the image's own CMD does (the image has no yarn): {start}"
     );
+    assert!(!start.contains("yarn"), "{start}");
     assert_eq!(mounts(&c, "app"), ["/var/lib/outline/data"]);
     assert_eq!(networks(&c, "app"), ["db", "outbound", "proxy"]);
     assert_eq!(c["networks"]["outbound"]["internal"].as_bool(), None);
@@ -523,6 +526,22 @@ fn mastodon_wiring() {
             .contains("mv /var/lib/nassella-keys/vapid.env.tmp /var/lib/nassella-keys/vapid.env"),
         "{web_start}"
     );
+    // Each volume mounted under the media folder gets its own ownership check: the cache is
+    // excluded from backups, so after a restore it is a fresh root-owned folder inside a parent
+    // 991 already owns.
+    let media_mounts: Vec<String> = mounts(&c, "web")
+        .into_iter()
+        .filter(|m| m.starts_with("/opt/mastodon/public/system"))
+        .collect();
+    assert_eq!(media_mounts.len(), 2, "{media_mounts:?}");
+    for m in &media_mounts {
+        assert!(
+            web_start.contains(&format!(
+                "[ \"$(stat -c %u {m})\" = 991 ] || chown -R 991:991 {m}\n"
+            )),
+            "{m} is handed to 991 on its own: {web_start}"
+        );
+    }
     // Then the keys into the environment, the migrations, and Puma, in that order, as 991.
     let order = [
         "chown -R 991:991 /opt/mastodon/public/system",
@@ -663,6 +682,11 @@ fn navidrome_wiring() {
         env_view(&b, "music", "app")["ND_PASSWORDENCRYPTIONKEY"],
         "<secret:music/password-encryption-key>"
     );
+    // The administrator `admin`, created by Navidrome's initial setup, not by the first visitor.
+    assert_eq!(
+        env_view(&b, "music", "app")["ND_DEVAUTOCREATEADMINPASSWORD"],
+        "<secret:music/admin-password>"
+    );
     assert_eq!(mounts(&c, "app"), ["/data", "/data/cache", "/music:ro"]);
     assert!(excluded(&b).contains(&"/data/music/cache"));
     assert!(site_block(text(&b, CADDYFILE), host).contains("reverse_proxy music-app:4533"));
@@ -672,7 +696,10 @@ fn navidrome_wiring() {
     assert_secrets_hidden(
         &b,
         "music",
-        &[("password-encryption-key", SecretFormat::Alphanumeric(32))],
+        &[
+            ("password-encryption-key", SecretFormat::Alphanumeric(32)),
+            ("admin-password", SecretFormat::Alphanumeric(24)),
+        ],
     );
 }
 
@@ -714,6 +741,26 @@ fn gitea_wiring() {
     assert_eq!(mounts(&c, "app"), ["/data"]);
     assert!(site_block(text(&b, CADDYFILE), host).contains("reverse_proxy git-app:3000"));
     assert!(hooks(&b, "git").is_empty(), "stop-and-copy, no hook");
+    // The minor line's tag, so security patch releases arrive with the next deploy.
+    assert_eq!(
+        c["services"]["app"]["image"].as_str(),
+        Some("docker.gitea.com/gitea:1.27")
+    );
+    // The administrator by a one-off job with Gitea's own command, sign-up closed.
+    assert_eq!(
+        env(&c, "app", "GITEA__service__DISABLE_REGISTRATION"),
+        Some("true")
+    );
+    assert_eq!(
+        view["NASSELLA_ADMIN_PASSWORD"],
+        "<secret:git/admin-password>"
+    );
+    let create = unit(&b, "nassella-once-git-create-admin.service");
+    assert!(
+        create.contains("su-exec git gitea admin user create --admin"),
+        "{create}"
+    );
+    assert!(!create.contains("forgejo"), "{create}");
 
     let (_, b) = render_one(from_json(
         "gitea",
@@ -751,6 +798,20 @@ fn audiobookshelf_wiring() {
     assert!(site.contains(&format!("max_size {}", 5u64 << 30)), "{site}");
     assert!(site.contains("reverse_proxy books-app:80"), "{site}");
     assert!(hooks(&b, "books").is_empty());
+    // The root account by a one-off job, only while the server says it is not set up.
+    assert_eq!(
+        env_view(&b, "books", "app")["NASSELLA_ROOT_PASSWORD"],
+        "<secret:books/root-password>"
+    );
+    let job = unit(&b, "nassella-once-books-create-root.service");
+    for part in [
+        "exec books app node -e \"",
+        "const c=await g('http://127.0.0.1:80/status');if((j=>j.isInit)(await c.json()))",
+        "g('http://127.0.0.1:80/init',{method:'POST'",
+        "body:JSON.stringify({newRoot:{username:'root',password:process.env.NASSELLA_ROOT_PASSWORD}})",
+    ] {
+        assert!(job.contains(part), "{part} in {job}");
+    }
 
     let (_, b) = render_one(from_json(
         "audiobookshelf",
@@ -824,6 +885,20 @@ fn actual_wiring() {
     let site = site_block(text(&b, CADDYFILE), host);
     assert!(site.contains(&format!("max_size {}", 51 * MIB)), "{site}");
     assert!(site.contains("reverse_proxy budget-app:5006"), "{site}");
+    // The server password by a one-off job through Actual's own bootstrap endpoint.
+    assert_eq!(
+        env_view(&b, "budget", "app")["NASSELLA_SERVER_PASSWORD"],
+        "<secret:budget/server-password>"
+    );
+    let job = unit(&b, "nassella-once-budget-set-password.service");
+    for part in [
+        "exec budget app node -e \"",
+        "g('http://127.0.0.1:5006/account/bootstrap',{method:'POST'",
+        "body:JSON.stringify({password:process.env.NASSELLA_SERVER_PASSWORD})",
+        "else if(s===400&&t.includes('already-bootstrapped'))",
+    ] {
+        assert!(job.contains(part), "{part} in {job}");
+    }
     assert_eq!(
         setting_problems(from_json(
             "actual",
