@@ -30,6 +30,7 @@
 //! actualbudget.org/docs/config.
 
 use crate::blocks::first_admin;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, OneOffJob, Route, Secret, SecretFormat, Service, SettingProblem,
     Upstream, Volume,
@@ -56,8 +57,6 @@ pub struct Actual {
     #[serde(default = "default_max_upload_mb")]
     #[schemars(range(min = 1))]
     pub max_upload_mb: u32,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_max_upload_mb() -> u32 {
@@ -71,16 +70,9 @@ impl Actual {
         Self {
             host: host.into(),
             max_upload_mb: default_max_upload_mb(),
-            id: None,
         }
     }
 
-    /// Use another id than `actual`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in MiB (at least 1; the composer reports 0).
     #[must_use]
@@ -90,15 +82,12 @@ impl Actual {
     }
 }
 
+#[catalog_app(
+    kind = "actual",
+    summary = "Personal budgeting (Actual Budget's sync server and web app)",
+    example = Self::new("budget.example.com")
+)]
 impl App for Actual {
-    fn kind(&self) -> &str {
-        "actual"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("actual")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         if self.max_upload_mb == 0 {
             vec![SettingProblem::new(
@@ -153,18 +142,5 @@ impl App for Actual {
         ));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for Actual {
-    const KIND: &'static str = "actual";
-    const SUMMARY: &'static str = "Personal budgeting (Actual Budget's sync server and web app)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("budget.example.com")
     }
 }

@@ -35,6 +35,7 @@
 //! with `isInit`).
 
 use crate::blocks::first_admin;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Network, OneOffJob, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Volume,
@@ -61,8 +62,6 @@ pub struct Audiobookshelf {
     #[serde(default = "default_max_upload_gb")]
     #[schemars(range(min = 1))]
     pub max_upload_gb: u32,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_max_upload_gb() -> u32 {
@@ -76,16 +75,9 @@ impl Audiobookshelf {
         Self {
             host: host.into(),
             max_upload_gb: default_max_upload_gb(),
-            id: None,
         }
     }
 
-    /// Use another id than `audiobookshelf`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in GiB (at least 1; the composer reports 0).
     #[must_use]
@@ -95,15 +87,12 @@ impl Audiobookshelf {
     }
 }
 
+#[catalog_app(
+    kind = "audiobookshelf",
+    summary = "An audiobook and podcast server (Audiobookshelf)",
+    example = Self::new("books.example.com")
+)]
 impl App for Audiobookshelf {
-    fn kind(&self) -> &str {
-        "audiobookshelf"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("audiobookshelf")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         if self.max_upload_gb == 0 {
             vec![SettingProblem::new(
@@ -156,18 +145,5 @@ impl App for Audiobookshelf {
         ));
         c.memory_hint_mib(384);
         c
-    }
-}
-
-impl crate::CatalogApp for Audiobookshelf {
-    const KIND: &'static str = "audiobookshelf";
-    const SUMMARY: &'static str = "An audiobook and podcast server (Audiobookshelf)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("books.example.com")
     }
 }

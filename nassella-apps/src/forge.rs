@@ -52,6 +52,7 @@
 
 use std::marker::PhantomData;
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Healthcheck, OneOffJob, Route, Secret, SecretFormat, Service,
     SettingProblem, TcpPort, Upstream, Volume,
@@ -153,8 +154,6 @@ pub struct Forge<F: Flavour> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Smtp>,
     #[serde(skip)]
-    id: Option<String>,
-    #[serde(skip)]
     flavour: PhantomData<F>,
 }
 
@@ -181,16 +180,8 @@ impl<F: Flavour> Forge<F> {
             admin_user: default_admin_user(),
             admin_email: None,
             smtp: None,
-            id: None,
             flavour: PhantomData,
         }
-    }
-
-    /// Use another id than the kind.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
     }
 
     /// Publish git over SSH on host port `port` (1 to 65535; the composer reports 0).
@@ -267,15 +258,12 @@ fn create_admin(command: &str) -> String {
     )
 }
 
+#[catalog_app(
+    kind = F::KIND,
+    summary = F::SUMMARY,
+    example = Self::new(F::EXAMPLE_HOST)
+)]
 impl<F: Flavour> App for Forge<F> {
-    fn kind(&self) -> &str {
-        F::KIND
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or(F::KIND)
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if self.ssh_port == Some(0) {
@@ -410,18 +398,5 @@ impl<F: Flavour> App for Forge<F> {
         ));
         c.memory_hint_mib(512);
         c
-    }
-}
-
-impl<F: Flavour> crate::CatalogApp for Forge<F> {
-    const KIND: &'static str = F::KIND;
-    const SUMMARY: &'static str = F::SUMMARY;
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new(F::EXAMPLE_HOST)
     }
 }

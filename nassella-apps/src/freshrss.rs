@@ -32,6 +32,7 @@
 //! `cli/access-permissions.sh`, `Docker/Dockerfile` (`ENTRYPOINT`, `CMD`),
 //! `app/Controllers/userController.php` (user name rule); third-party deployments pinning 1.29.1 (2026-09).
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Value, Volume,
@@ -67,8 +68,6 @@ pub struct FreshRss {
     #[serde(default = "default_admin_user")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,38}$"))]
     pub admin_user: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_admin_user() -> String {
@@ -82,16 +81,9 @@ impl FreshRss {
         Self {
             host: host.into(),
             admin_user: default_admin_user(),
-            id: None,
         }
     }
 
-    /// Use another id than `freshrss`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The administrator created at the first run.
     #[must_use]
@@ -101,15 +93,12 @@ impl FreshRss {
     }
 }
 
+#[catalog_app(
+    kind = "freshrss",
+    summary = "A multi-user feed reader with a mobile API (FreshRSS)",
+    example = Self::new("feeds.example.com")
+)]
 impl App for FreshRss {
-    fn kind(&self) -> &str {
-        "freshrss"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("freshrss")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let name = self.admin_user.as_bytes();
         let ok = (1..=39).contains(&name.len())
@@ -176,18 +165,5 @@ impl App for FreshRss {
         ));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for FreshRss {
-    const KIND: &'static str = "freshrss";
-    const SUMMARY: &'static str = "A multi-user feed reader with a mobile API (FreshRSS)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("feeds.example.com")
     }
 }

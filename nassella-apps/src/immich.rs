@@ -50,6 +50,7 @@ use crate::blocks::first_admin;
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
 use crate::blocks::user_name::email_problem;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Network, OneOffJob, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Volume,
@@ -114,8 +115,6 @@ pub struct Immich {
     /// `admin-password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_email: Option<String>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_time_zone() -> String {
@@ -159,16 +158,9 @@ impl Immich {
             max_upload_gb: default_max_upload_gb(),
             time_zone: default_time_zone(),
             admin_email: None,
-            id: None,
         }
     }
 
-    /// Use another id than `immich`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// Run the machine-learning service or not.
     #[must_use]
@@ -206,15 +198,12 @@ impl Immich {
     }
 }
 
+#[catalog_app(
+    kind = "immich",
+    summary = "Photo and video backup (Immich with machine learning, Postgres and Valkey)",
+    example = Self::new("photos.example.com")
+)]
 impl App for Immich {
-    fn kind(&self) -> &str {
-        "immich"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("immich")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if self.max_upload_gb == 0 {
@@ -310,19 +299,5 @@ impl App for Immich {
 
         c.memory_hint_mib(if self.machine_learning { 6144 } else { 2048 });
         c
-    }
-}
-
-impl crate::CatalogApp for Immich {
-    const KIND: &'static str = "immich";
-    const SUMMARY: &'static str =
-        "Photo and video backup (Immich with machine learning, Postgres and Valkey)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("photos.example.com")
     }
 }

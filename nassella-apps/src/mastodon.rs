@@ -71,6 +71,7 @@
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Healthcheck, Job, Network, OneOffJob, Route, Secret,
     SecretFormat, SecretRef, Service, SettingProblem, Upstream, Volume,
@@ -120,8 +121,6 @@ pub struct Mastodon {
     /// The owner's email address (default `<owner>@<host>`; it is marked confirmed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_email: Option<String>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_owner() -> String {
@@ -154,16 +153,9 @@ impl Mastodon {
             host: host.into(),
             owner: default_owner(),
             owner_email: None,
-            id: None,
         }
     }
 
-    /// Use another id than `mastodon`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The owner account created at the first start: 1 to 30 lowercase letters, digits or `_`
     /// (the composer reports anything else).
@@ -242,15 +234,12 @@ fn sidekiq_start() -> String {
     )
 }
 
+#[catalog_app(
+    kind = "mastodon",
+    summary = "A federated social network server (Mastodon web, streaming and Sidekiq with Postgres and Redis)",
+    example = Self::new("social.example.com")
+)]
 impl App for Mastodon {
-    fn kind(&self) -> &str {
-        "mastodon"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("mastodon")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if let Some(p) = owner_problem(&self.owner) {
@@ -406,19 +395,5 @@ impl App for Mastodon {
         ));
         c.memory_hint_mib(3072);
         c
-    }
-}
-
-impl crate::CatalogApp for Mastodon {
-    const KIND: &'static str = "mastodon";
-    const SUMMARY: &'static str =
-        "A federated social network server (Mastodon web, streaming and Sidekiq with Postgres and Redis)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("social.example.com")
     }
 }

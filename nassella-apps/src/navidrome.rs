@@ -27,6 +27,7 @@
 //! (`initialSetup`: once, guarded by the `InitialSetup` property; `createInitialAdminUser`: user
 //! `admin`, only when the user table is empty).
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Route, Secret, SecretFormat, Service, Upstream,
     Volume,
@@ -46,8 +47,6 @@ pub const HTTP_PORT: u16 = 4533;
 pub struct Navidrome {
     /// The public hostname, e.g. `music.example.com`.
     pub host: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 impl Navidrome {
@@ -56,27 +55,17 @@ impl Navidrome {
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
-            id: None,
         }
     }
 
-    /// Use another id than `navidrome`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 }
 
+#[catalog_app(
+    kind = "navidrome",
+    summary = "A music server and streamer (Navidrome; Subsonic-compatible)",
+    example = Self::new("music.example.com")
+)]
 impl App for Navidrome {
-    fn kind(&self) -> &str {
-        "navidrome"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("navidrome")
-    }
-
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
@@ -123,18 +112,5 @@ impl App for Navidrome {
         ));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for Navidrome {
-    const KIND: &'static str = "navidrome";
-    const SUMMARY: &'static str = "A music server and streamer (Navidrome; Subsonic-compatible)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("music.example.com")
     }
 }

@@ -50,6 +50,7 @@
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Network, Route, Secret, SecretFormat, Service, SettingProblem,
     Upstream, Value, Volume,
@@ -100,8 +101,6 @@ pub struct Outline {
     /// in through an e-mailed link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Smtp>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 /// A generic OpenID Connect provider for Outline's sign-in. The client secret is Nassella's
@@ -205,16 +204,9 @@ impl Outline {
             max_upload_mb: default_max_upload_mb(),
             oidc: None,
             smtp: None,
-            id: None,
         }
     }
 
-    /// Use another id than `outline`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in MiB (at least 1; the composer reports 0).
     #[must_use]
@@ -238,15 +230,20 @@ impl Outline {
     }
 }
 
+#[catalog_app(
+    kind = "outline",
+    summary = "A team wiki and knowledge base (Outline with Postgres and Redis; OpenID Connect sign-in)",
+    example = Self::new("wiki.example.com").oidc(
+            OutlineOidc::new(
+                "outline",
+                "https://auth.example.com/api/oidc/authorization",
+                "https://auth.example.com/api/oidc/token",
+                "https://auth.example.com/api/oidc/userinfo",
+            )
+            .display_name("Example SSO"),
+        )
+)]
 impl App for Outline {
-    fn kind(&self) -> &str {
-        "outline"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("outline")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if self.max_upload_mb == 0 {
@@ -377,27 +374,5 @@ impl App for Outline {
 
         c.memory_hint_mib(1024);
         c
-    }
-}
-
-impl crate::CatalogApp for Outline {
-    const KIND: &'static str = "outline";
-    const SUMMARY: &'static str =
-        "A team wiki and knowledge base (Outline with Postgres and Redis; OpenID Connect sign-in)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("wiki.example.com").oidc(
-            OutlineOidc::new(
-                "outline",
-                "https://auth.example.com/api/oidc/authorization",
-                "https://auth.example.com/api/oidc/token",
-                "https://auth.example.com/api/oidc/userinfo",
-            )
-            .display_name("Example SSO"),
-        )
     }
 }

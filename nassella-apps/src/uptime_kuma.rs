@@ -23,6 +23,7 @@
 //! `extra/healthcheck` (the image's health check);
 //! third-party deployments pinning 2.5.5 (2026-08).
 
+use crate::catalog_app;
 use nassella_core::{App, AppContext, Contribution, Route, Service, Upstream, Volume};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -40,8 +41,6 @@ pub const HTTP_PORT: u16 = 3001;
 pub struct UptimeKuma {
     /// The public hostname, e.g. `status.example.com`. Public status pages are served there too.
     pub host: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 impl UptimeKuma {
@@ -50,27 +49,17 @@ impl UptimeKuma {
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
-            id: None,
         }
     }
 
-    /// Use another id than `uptime-kuma`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 }
 
+#[catalog_app(
+    kind = "uptime-kuma",
+    summary = "Uptime monitoring with alerts and status pages (Uptime Kuma)",
+    example = Self::new("status.example.com")
+)]
 impl App for UptimeKuma {
-    fn kind(&self) -> &str {
-        "uptime-kuma"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("uptime-kuma")
-    }
-
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
@@ -84,18 +73,5 @@ impl App for UptimeKuma {
         c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for UptimeKuma {
-    const KIND: &'static str = "uptime-kuma";
-    const SUMMARY: &'static str = "Uptime monitoring with alerts and status pages (Uptime Kuma)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("status.example.com")
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use nassella_apps::{catalog, Entry, Forgejo, Nextcloud, Vaultwarden};
 use nassella_core::composer::{image_pinned, valid_name, MAX_APP_ID};
-use nassella_core::{compose, render, App, MasterKey, ProblemKind, SecretFormat, Tls};
+use nassella_core::{compose, render, MasterKey, ProblemKind, SecretFormat, Tls};
 use serde_json::{json, Map, Value as Json};
 use serde_yaml_ng::Value as Yaml;
 
@@ -50,8 +50,8 @@ fn settings_for(entry: &Entry, host: &str) -> Map<String, Json> {
     out
 }
 
-fn from_settings(entry: &Entry, id: &str, settings: &Map<String, Json>) -> Box<dyn App> {
-    (entry.from_settings)(id, Json::Object(settings.clone()))
+fn from_settings(entry: &Entry, id: &str, settings: &Map<String, Json>) -> Named {
+    from_entry(&entry, id, Json::Object(settings.clone()))
         .unwrap_or_else(|e| panic!("{}: settings {settings:?} rejected: {e}", entry.kind))
 }
 
@@ -87,12 +87,6 @@ fn kinds_are_unique_sorted_and_dns_safe() {
             entry.kind
         );
         assert!(
-            valid_name(example.id(), MAX_APP_ID),
-            "{}: id `{}` is not DNS-safe",
-            entry.kind,
-            example.id()
-        );
-        assert!(
             !entry.summary.trim().is_empty(),
             "{}: empty summary",
             entry.kind
@@ -107,7 +101,7 @@ fn kinds_are_unique_sorted_and_dns_safe() {
 #[test]
 fn every_example_composes_and_builds_cleanly() {
     for entry in catalog() {
-        let stack = stack_of(instance(), vec![(entry.example)()]);
+        let stack = stack_of(instance(), vec![example(&entry)]);
         let v = compose(&stack).unwrap_or_else(|r| panic!("{}: compose failed:\n{r}", entry.kind));
         assert!(
             v.warnings().is_empty(),
@@ -126,7 +120,7 @@ fn every_example_composes_and_builds_cleanly() {
 fn rendered_examples_keep_the_rules() {
     for entry in catalog() {
         let kind = entry.kind;
-        let (v, b) = render_one((entry.example)());
+        let (v, b) = render_one(example(&entry));
         let app = &v.apps()[0];
         let id = app.id();
         let c = compose_file(&b, id);
@@ -334,14 +328,18 @@ fn config_settings_round_trip() {
         let kind = entry.kind;
         let settings = settings_for(&entry, &format!("{kind}.example.com"));
         let app = from_settings(&entry, "from-config", &settings);
-        assert_eq!(app.id(), "from-config", "{kind}: the config id is used");
-        assert_eq!(app.kind(), kind);
-        compose_clean(instance(), vec![app], kind);
+        assert_eq!(app.app.kind(), kind);
+        let v = compose_clean(instance(), vec![app], kind);
+        assert_eq!(
+            v.apps()[0].id(),
+            "from-config",
+            "{kind}: the config id is used"
+        );
 
         let mut bad = settings.clone();
         bad.insert("no_such_setting".into(), json!(1));
         let err =
-            (entry.from_settings)("x", Json::Object(bad)).expect_err("an unknown key is an error");
+            from_entry(&entry, "x", Json::Object(bad)).expect_err("an unknown key is an error");
         assert!(
             err.contains("no_such_setting"),
             "{kind}: the error does not name the key: {err}"
@@ -362,7 +360,7 @@ fn config_settings_round_trip() {
 fn nextcloud_wiring() {
     assert_exact_round_trip::<Nextcloud>();
     let host = "cloud.example.com";
-    let (_, b) = render_one(Box::new(Nextcloud::new(host).id("cloud")));
+    let (_, b) = render_one(Named::from(Nextcloud::new(host).id("cloud")));
     let c = compose_file(&b, "cloud");
 
     // Proxy trust and generated URLs.
@@ -485,7 +483,8 @@ fn nextcloud_wiring() {
 #[test]
 fn nextcloud_settings() {
     let entry = nassella_apps::find("nextcloud").unwrap();
-    let app = (entry.from_settings)(
+    let app = from_entry(
+        &entry,
         "cloud",
         json!({"host": "cloud.example.com", "max_upload_gb": 2, "admin_user": "root.admin"}),
     )
@@ -511,14 +510,14 @@ fn nextcloud_settings() {
             "apps.cloud.admin_user",
         ),
     ] {
-        let app = (entry.from_settings)("cloud", bad.clone()).expect("read");
+        let app = from_entry(&entry, "cloud", bad.clone()).expect("read");
         assert_eq!(setting_problems(app), vec![path.to_owned()], "{bad}");
     }
 
     // A plain-HTTP trial instance: Nextcloud must not claim https.
     let (_, b) = render_on(
         instance().tls(Tls::HttpOnly),
-        Box::new(Nextcloud::new("cloud.example.com")),
+        Named::from(Nextcloud::new("cloud.example.com")),
     );
     let c = compose_file(&b, "nextcloud");
     assert_eq!(env(&c, "app", "OVERWRITEPROTOCOL"), Some("http"));
@@ -534,7 +533,7 @@ fn nextcloud_builder_settings_are_checked_not_panicked_on() {
         .max_upload_gb(0)
         .admin_user("");
     assert_eq!(
-        setting_problems(Box::new(app)),
+        setting_problems(Named::from(app)),
         vec!["apps.nextcloud.max_upload_gb", "apps.nextcloud.admin_user"]
     );
 }
@@ -543,7 +542,7 @@ fn nextcloud_builder_settings_are_checked_not_panicked_on() {
 fn vaultwarden_wiring() {
     assert_exact_round_trip::<Vaultwarden>();
     let host = "vault.example.com";
-    let (_, b) = render_one(Box::new(Vaultwarden::new(host).id("vault")));
+    let (_, b) = render_one(Named::from(Vaultwarden::new(host).id("vault")));
     let c = compose_file(&b, "vault");
     assert_eq!(env(&c, "app", "DOMAIN"), Some("https://vault.example.com"));
     assert_eq!(env(&c, "app", "SIGNUPS_ALLOWED"), Some("false"));
@@ -599,7 +598,8 @@ fn vaultwarden_wiring() {
         &[("admin-token", SecretFormat::Alphanumeric(48))],
     );
 
-    let open = (nassella_apps::find("vaultwarden").unwrap().from_settings)(
+    let open = from_entry(
+        &nassella_apps::find("vaultwarden").unwrap(),
         "vault",
         json!({"host": host, "signups_allowed": true}),
     )
@@ -615,7 +615,7 @@ fn vaultwarden_wiring() {
 fn forgejo_wiring() {
     assert_exact_round_trip::<Forgejo>();
     let host = "git.example.com";
-    let (_, b) = render_one(Box::new(Forgejo::new(host).id("git")));
+    let (_, b) = render_one(Named::from(Forgejo::new(host).id("git")));
     let c = compose_file(&b, "git");
     assert!(published_ports(&c).is_empty(), "no SSH port unless asked");
     assert_eq!(env(&c, "app", "FORGEJO__server__DISABLE_SSH"), Some("true"));
@@ -708,8 +708,7 @@ fn forgejo_wiring() {
 
     // With an SSH port: published straight to the container's sshd, and advertised.
     let entry = nassella_apps::find("forgejo").unwrap();
-    let ssh = (entry.from_settings)(
-        "git",
+    let ssh = from_entry(&entry, "git",
         json!({"host": host, "ssh_port": 2222, "signups_allowed": true, "admin_user": "alice", "admin_email": "alice@example.org"}),
     )
     .unwrap();
@@ -750,7 +749,7 @@ fn forgejo_wiring() {
             "admin_email",
         ),
     ] {
-        let app = (entry.from_settings)("git", bad.clone()).expect("read");
+        let app = from_entry(&entry, "git", bad.clone()).expect("read");
         assert_eq!(
             setting_problems(app),
             vec![format!("apps.git.{field}")],
@@ -758,10 +757,10 @@ fn forgejo_wiring() {
         );
     }
 
-    let zero = (entry.from_settings)("git", json!({"host": host, "ssh_port": 0})).expect("read");
+    let zero = from_entry(&entry, "git", json!({"host": host, "ssh_port": 0})).expect("read");
     assert_eq!(setting_problems(zero), vec!["apps.git.ssh_port"]);
     assert_eq!(
-        setting_problems(Box::new(Forgejo::new(host).id("git").ssh_port(0))),
+        setting_problems(Named::from(Forgejo::new(host).ssh_port(0).id("git"))),
         vec!["apps.git.ssh_port"]
     );
 }
@@ -771,7 +770,7 @@ fn forgejo_ssh_ports_are_checked_by_the_composer() {
     // The proxy's 443, and two forges on one port.
     let stack = stack_of(
         instance(),
-        vec![Box::new(Forgejo::new("git.example.com").ssh_port(443))],
+        vec![Named::from(Forgejo::new("git.example.com").ssh_port(443))],
     );
     let r = compose(&stack).expect_err("443 belongs to the proxy");
     assert!(
@@ -784,8 +783,8 @@ fn forgejo_ssh_ports_are_checked_by_the_composer() {
     let stack = stack_of(
         instance(),
         vec![
-            Box::new(Forgejo::new("git.example.com").ssh_port(22)),
-            Box::new(Forgejo::new("code.example.com").id("code").ssh_port(22)),
+            Named::from(Forgejo::new("git.example.com").ssh_port(22)),
+            Named::from(Forgejo::new("code.example.com").ssh_port(22).id("code")),
         ],
     );
     let r = compose(&stack).expect_err("one port, two forges");
@@ -802,9 +801,9 @@ fn all_three_together() {
     let v = compose_clean(
         instance(),
         vec![
-            Box::new(Nextcloud::new("cloud.example.com").id("cloud")),
-            Box::new(Vaultwarden::new("vault.example.com").id("vault")),
-            Box::new(Forgejo::new("git.example.com").id("git").ssh_port(22)),
+            Named::from(Nextcloud::new("cloud.example.com").id("cloud")),
+            Named::from(Vaultwarden::new("vault.example.com").id("vault")),
+            Named::from(Forgejo::new("git.example.com").ssh_port(22).id("git")),
         ],
         "family stack",
     );
@@ -813,9 +812,9 @@ fn all_three_together() {
     let stack = stack_of(
         instance(),
         vec![
-            Box::new(Nextcloud::new("cloud.example.com").id("cloud")),
-            Box::new(Vaultwarden::new("vault.example.com").id("vault")),
-            Box::new(Forgejo::new("git.example.com").id("git").ssh_port(22)),
+            Named::from(Nextcloud::new("cloud.example.com").id("cloud")),
+            Named::from(Vaultwarden::new("vault.example.com").id("vault")),
+            Named::from(Forgejo::new("git.example.com").ssh_port(22).id("git")),
         ],
     );
     if let Err(r) = nassella_core::build(&stack, &keys()) {
@@ -831,7 +830,7 @@ fn all_three_together() {
 #[test]
 fn derived_secrets_stay_in_the_ignition_config() {
     for entry in catalog() {
-        let (v, b) = render_one((entry.example)());
+        let (v, b) = render_one(example(&entry));
         let app = &v.apps()[0];
         let secrets: Vec<(&str, SecretFormat)> = app
             .secrets()
@@ -846,7 +845,7 @@ fn derived_secrets_stay_in_the_ignition_config() {
 #[test]
 fn exclusions_from_backup_give_a_reason() {
     for entry in catalog() {
-        let (v, _) = render_one((entry.example)());
+        let (v, _) = render_one(example(&entry));
         for vol in v.apps()[0].volumes() {
             if let Some(nassella_core::BackupPolicy::Exclude(why)) = vol.backup() {
                 assert!(
@@ -865,7 +864,7 @@ fn exclusions_from_backup_give_a_reason() {
 #[test]
 fn one_off_jobs_become_guarded_units() {
     for entry in catalog() {
-        let (v, b) = render_one((entry.example)());
+        let (v, b) = render_one(example(&entry));
         let app = &v.apps()[0];
         let id = app.id();
         for job in app.one_off_jobs() {
@@ -943,7 +942,7 @@ fn immich_wiring() {
     use nassella_apps::Immich;
     assert_exact_round_trip::<Immich>();
     let host = "photos.example.com";
-    let (v, b) = render_one(Box::new(Immich::new(host).id("photos")));
+    let (v, b) = render_one(Named::from(Immich::new(host).id("photos")));
     let app = &v.apps()[0];
     let c = compose_file(&b, "photos");
 
@@ -1080,7 +1079,8 @@ fn immich_wiring() {
 
     // Without machine learning: no ML service, no cache, less memory.
     let entry = nassella_apps::find("immich").unwrap();
-    let lean = (entry.from_settings)(
+    let lean = from_entry(
+        &entry,
         "photos",
         json!({"host": host, "machine_learning": false, "max_upload_gb": 5}),
     )
@@ -1100,9 +1100,10 @@ fn immich_wiring() {
     assert_eq!(app.routes()[0].body_limit(), Some(5 << 30));
     assert_eq!(app.memory_hint_mib(), Some(2048));
 
-    let zero = (entry.from_settings)("photos", json!({"host": host, "max_upload_gb": 0})).unwrap();
+    let zero = from_entry(&entry, "photos", json!({"host": host, "max_upload_gb": 0})).unwrap();
     assert_eq!(setting_problems(zero), vec!["apps.photos.max_upload_gb"]);
-    let berlin = (entry.from_settings)(
+    let berlin = from_entry(
+        &entry,
         "photos",
         json!({"host": host, "time_zone": "Europe/Berlin", "admin_email": "me@example.org"}),
     )
@@ -1123,7 +1124,7 @@ fn immich_wiring() {
         "Europe Berlin",
         "9/x",
     ] {
-        let app = (entry.from_settings)("photos", json!({"host": host, "time_zone": bad})).unwrap();
+        let app = from_entry(&entry, "photos", json!({"host": host, "time_zone": bad})).unwrap();
         assert_eq!(
             setting_problems(app),
             vec!["apps.photos.time_zone"],
@@ -1137,7 +1138,7 @@ fn jellyfin_wiring() {
     use nassella_apps::Jellyfin;
     assert_exact_round_trip::<Jellyfin>();
     let host = "media.example.com";
-    let (v, b) = render_one(Box::new(Jellyfin::new(host).id("tv")));
+    let (v, b) = render_one(Named::from(Jellyfin::new(host).id("tv")));
     let app = &v.apps()[0];
     let c = compose_file(&b, "tv");
 
@@ -1193,9 +1194,8 @@ fn jellyfin_wiring() {
 
     // Media that can be fetched again can stay out of the backup.
     let entry = nassella_apps::find("jellyfin").unwrap();
-    let (v, b) = render_one(
-        (entry.from_settings)("tv", json!({"host": host, "backup_media": false})).unwrap(),
-    );
+    let (v, b) =
+        render_one(from_entry(&entry, "tv", json!({"host": host, "backup_media": false})).unwrap());
     assert!(excluded(&v.apps()[0], "media"));
     assert!(text(&b, EXCLUDES).lines().any(|l| l == "/data/tv/media"));
 }
@@ -1205,7 +1205,7 @@ fn paperless_wiring() {
     use nassella_apps::Paperless;
     assert_exact_round_trip::<Paperless>();
     let host = "docs.example.com";
-    let (v, b) = render_one(Box::new(Paperless::new(host).id("docs")));
+    let (v, b) = render_one(Named::from(Paperless::new(host).id("docs")));
     let app = &v.apps()[0];
     let c = compose_file(&b, "docs");
 
@@ -1269,7 +1269,8 @@ fn paperless_wiring() {
 
     // Office documents: Gotenberg and Tika on the internal network; extra OCR languages.
     let entry = nassella_apps::find("paperless").unwrap();
-    let office = (entry.from_settings)(
+    let office = from_entry(
+        &entry,
         "docs",
         json!({"host": host, "office_documents": true, "ocr_language": "deu+chi_sim+eng"}),
     )
@@ -1307,7 +1308,8 @@ fn paperless_wiring() {
         .image()
         .starts_with("docker.io/apache/tika:3."));
 
-    let bad = (entry.from_settings)(
+    let bad = from_entry(
+        &entry,
         "docs",
         json!({"host": host, "admin_user": "a b", "ocr_language": "English"}),
     )
@@ -1323,7 +1325,7 @@ fn ghost_wiring() {
     use nassella_apps::Ghost;
     assert_exact_round_trip::<Ghost>();
     let host = "blog.example.com";
-    let (v, b) = render_one(Box::new(Ghost::new(host).id("blog")));
+    let (v, b) = render_one(Named::from(Ghost::new(host).id("blog")));
     let app = &v.apps()[0];
     let c = compose_file(&b, "blog");
 
@@ -1367,7 +1369,8 @@ fn ghost_wiring() {
 
     let entry = nassella_apps::find("ghost").unwrap();
     let (_, b) = render_one(
-        (entry.from_settings)(
+        from_entry(
+            &entry,
             "blog",
             json!({
                 "host": host,
@@ -1384,7 +1387,7 @@ fn ghost_wiring() {
         Some("true")
     );
     assert!(site_block(text(&b, CADDYFILE), host).contains(&format!("max_size {}", 200u64 << 20)));
-    let zero = (entry.from_settings)("blog", json!({"host": host, "max_upload_mb": 0})).unwrap();
+    let zero = from_entry(&entry, "blog", json!({"host": host, "max_upload_mb": 0})).unwrap();
     assert_eq!(setting_problems(zero), vec!["apps.blog.max_upload_mb"]);
 }
 
@@ -1393,7 +1396,9 @@ fn wordpress_wiring() {
     use nassella_apps::WordPress;
     assert_exact_round_trip::<WordPress>();
     let host = "www.example.com";
-    let (v, b) = render_one(Box::new(WordPress::new(host, "me@example.com").id("site")));
+    let (v, b) = render_one(Named::from(
+        WordPress::new(host, "me@example.com").id("site"),
+    ));
     let app = &v.apps()[0];
     let c = compose_file(&b, "site");
 
@@ -1478,8 +1483,7 @@ fn wordpress_wiring() {
     assert_atomic_dump(&script, "/dump/wordpress.sql");
 
     let entry = nassella_apps::find("wordpress").unwrap();
-    let bad = (entry.from_settings)(
-        "site",
+    let bad = from_entry(&entry, "site",
         json!({"host": host, "admin_email": "not an address", "admin_user": "", "title": " ", "max_upload_mb": 0}),
     )
     .unwrap();
@@ -1493,7 +1497,7 @@ fn wordpress_wiring() {
         ]
     );
     let err =
-        (entry.from_settings)("site", json!({"host": host})).expect_err("admin_email is required");
+        from_entry(&entry, "site", json!({"host": host})).expect_err("admin_email is required");
     assert!(err.contains("admin_email"), "{err}");
 }
 
@@ -1502,7 +1506,7 @@ fn uptime_kuma_wiring() {
     use nassella_apps::UptimeKuma;
     assert_exact_round_trip::<UptimeKuma>();
     let host = "status.example.com";
-    let (v, b) = render_one(Box::new(UptimeKuma::new(host).id("status")));
+    let (v, b) = render_one(Named::from(UptimeKuma::new(host).id("status")));
     let app = &v.apps()[0];
     assert_eq!(mount_of(app, "app", "data"), Some("/app/data"));
     assert!(!excluded(app, "data"));
@@ -1522,7 +1526,7 @@ fn miniflux_wiring() {
     use nassella_apps::Miniflux;
     assert_exact_round_trip::<Miniflux>();
     let host = "rss.example.com";
-    let (v, b) = render_one(Box::new(Miniflux::new(host).id("rss")));
+    let (v, b) = render_one(Named::from(Miniflux::new(host).id("rss")));
     let app = &v.apps()[0];
     let c = compose_file(&b, "rss");
 
@@ -1563,8 +1567,12 @@ fn miniflux_wiring() {
     assert_atomic_dump(&script, "/dump/miniflux.pgdump");
 
     let entry = nassella_apps::find("miniflux").unwrap();
-    let bad =
-        (entry.from_settings)("rss", json!({"host": host, "admin_user": "no spaces"})).unwrap();
+    let bad = from_entry(
+        &entry,
+        "rss",
+        json!({"host": host, "admin_user": "no spaces"}),
+    )
+    .unwrap();
     assert_eq!(setting_problems(bad), vec!["apps.rss.admin_user"]);
 }
 
@@ -1573,8 +1581,8 @@ fn freshrss_wiring() {
     use nassella_apps::FreshRss;
     assert_exact_round_trip::<FreshRss>();
     let host = "feeds.example.com";
-    let (v, b) = render_one(Box::new(
-        FreshRss::new(host).id("feeds").admin_user("alice"),
+    let (v, b) = render_one(Named::from(
+        FreshRss::new(host).admin_user("alice").id("feeds"),
     ));
     let app = &v.apps()[0];
     let c = compose_file(&b, "feeds");
@@ -1624,6 +1632,6 @@ fn freshrss_wiring() {
     );
 
     let entry = nassella_apps::find("freshrss").unwrap();
-    let bad = (entry.from_settings)("feeds", json!({"host": host, "admin_user": "-x"})).unwrap();
+    let bad = from_entry(&entry, "feeds", json!({"host": host, "admin_user": "-x"})).unwrap();
     assert_eq!(setting_problems(bad), vec!["apps.feeds.admin_user"]);
 }

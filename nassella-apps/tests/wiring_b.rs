@@ -11,7 +11,7 @@ use nassella_apps::{
     Actual, Audiobookshelf, CatalogApp, Gitea, Linkding, Mastodon, Navidrome, Outline, Plausible,
     Synapse,
 };
-use nassella_core::{App, Bundle, MasterKey, Provider, SecretFormat};
+use nassella_core::{Bundle, MasterKey, Provider, SecretFormat};
 use serde_json::{json, Value as Json};
 use serde_yaml_ng::Value as Yaml;
 
@@ -46,7 +46,7 @@ fn excluded(b: &Bundle) -> Vec<&str> {
 fn plausible_wiring() {
     assert_exact_round_trip::<Plausible>();
     let host = "stats.example.com";
-    let (_, b) = render_one(Box::new(Plausible::new(host).id("stats")));
+    let (_, b) = render_one(Named::from(Plausible::new(host).id("stats")));
     let c = compose_file(&b, "stats");
 
     // Migrations at every start, then the server.
@@ -169,7 +169,9 @@ fn outline_oidc() -> OutlineOidc {
 fn outline_wiring() {
     assert_exact_round_trip::<Outline>();
     let host = "wiki.example.com";
-    let (_, b) = render_one(Box::new(Outline::new(host).id("wiki").oidc(outline_oidc())));
+    let (_, b) = render_one(Named::from(
+        Outline::new(host).oidc(outline_oidc()).id("wiki"),
+    ));
     let c = compose_file(&b, "wiki");
 
     assert_eq!(env(&c, "app", "URL"), Some("https://wiki.example.com"));
@@ -253,7 +255,7 @@ fn outline_wiring() {
     );
 
     // Without OIDC: no sign-in variables, no client secret.
-    let (_, b) = render_one(Box::new(Outline::new(host).id("wiki")));
+    let (_, b) = render_one(Named::from(Outline::new(host).id("wiki")));
     assert!(!env_view(&b, "wiki", "app").contains_key("OIDC_CLIENT_SECRET"));
     assert_eq!(env(&compose_file(&b, "wiki"), "app", "OIDC_AUTH_URI"), None);
 
@@ -289,7 +291,7 @@ fn synapse_config(c: &Yaml) -> Json {
 #[test]
 fn synapse_wiring() {
     assert_exact_round_trip::<Synapse>();
-    let (_, b) = render_one(Box::new(
+    let (_, b) = render_one(Named::from(
         Synapse::new("matrix.example.com")
             .server_name("example.com")
             .id("chat"),
@@ -453,7 +455,7 @@ fn synapse_server_name_defaults_to_the_host() {
 fn mastodon_wiring() {
     assert_exact_round_trip::<Mastodon>();
     let host = "social.example.com";
-    let (_, b) = render_one(Box::new(Mastodon::new(host).id("social")));
+    let (_, b) = render_one(Named::from(Mastodon::new(host).id("social")));
     let c = compose_file(&b, "social");
 
     // Two upstreams on one host: the streaming path before the catch-all.
@@ -670,7 +672,7 @@ fn mastodon_wiring() {
 fn navidrome_wiring() {
     assert_exact_round_trip::<Navidrome>();
     let host = "music.example.com";
-    let (_, b) = render_one(Box::new(Navidrome::new(host).id("music")));
+    let (_, b) = render_one(Named::from(Navidrome::new(host).id("music")));
     let c = compose_file(&b, "music");
     assert_eq!(
         env(&c, "app", "ND_BASEURL"),
@@ -709,7 +711,7 @@ fn navidrome_wiring() {
 fn gitea_wiring() {
     assert_exact_round_trip::<Gitea>();
     let host = "git.example.com";
-    let (_, b) = render_one(Box::new(Gitea::new(host).id("git")));
+    let (_, b) = render_one(Named::from(Gitea::new(host).id("git")));
     let c = compose_file(&b, "git");
     assert!(
         c["services"]["app"]["ports"].is_null(),
@@ -786,7 +788,7 @@ fn gitea_wiring() {
 fn audiobookshelf_wiring() {
     assert_exact_round_trip::<Audiobookshelf>();
     let host = "books.example.com";
-    let (_, b) = render_one(Box::new(Audiobookshelf::new(host).id("books")));
+    let (_, b) = render_one(Named::from(Audiobookshelf::new(host).id("books")));
     let c = compose_file(&b, "books");
     assert_eq!(
         mounts(&c, "app"),
@@ -820,8 +822,8 @@ fn audiobookshelf_wiring() {
     ));
     assert!(site_block(text(&b, CADDYFILE), host).contains(&format!("max_size {}", 20u64 << 30)));
     assert_eq!(
-        setting_problems(Box::new(
-            Audiobookshelf::new(host).id("books").max_upload_gb(0)
+        setting_problems(Named::from(
+            Audiobookshelf::new(host).max_upload_gb(0).id("books")
         )),
         ["apps.books.max_upload_gb"]
     );
@@ -833,7 +835,7 @@ fn audiobookshelf_wiring() {
 fn linkding_wiring() {
     assert_exact_round_trip::<Linkding>();
     let host = "links.example.com";
-    let (_, b) = render_one(Box::new(Linkding::new(host).id("links")));
+    let (_, b) = render_one(Named::from(Linkding::new(host).id("links")));
     let c = compose_file(&b, "links");
     assert_eq!(
         env(&c, "app", "LD_CSRF_TRUSTED_ORIGINS"),
@@ -871,7 +873,7 @@ fn linkding_wiring() {
 fn actual_wiring() {
     assert_exact_round_trip::<Actual>();
     let host = "budget.example.com";
-    let (_, b) = render_one(Box::new(Actual::new(host).id("budget")));
+    let (_, b) = render_one(Named::from(Actual::new(host).id("budget")));
     let c = compose_file(&b, "budget");
     assert_eq!(env(&c, "app", "ACTUAL_TRUSTED_PROXIES"), Some(SUBNET));
     for var in [
@@ -915,16 +917,16 @@ fn actual_wiring() {
 /// Hetzner's 32 KiB of user data).
 #[test]
 fn batch_b_builds_together() {
-    let apps: Vec<Box<dyn App>> = vec![
-        Box::new(Plausible::example()),
-        Box::new(Outline::example()),
-        Box::new(Synapse::example()),
-        Box::new(Mastodon::example()),
-        Box::new(Navidrome::example()),
-        Box::new(Gitea::example().ssh_port(2222)),
-        Box::new(Audiobookshelf::example()),
-        Box::new(Linkding::example()),
-        Box::new(Actual::example()),
+    let apps: Vec<Named> = vec![
+        Named::from(Plausible::example()),
+        Named::from(Outline::example()),
+        Named::from(Synapse::example()),
+        Named::from(Mastodon::example()),
+        Named::from(Navidrome::example()),
+        Named::from(Gitea::example().ssh_port(2222)),
+        Named::from(Audiobookshelf::example()),
+        Named::from(Linkding::example()),
+        Named::from(Actual::example()),
     ];
     let stack = stack_of(instance().provider(Provider::DigitalOcean), apps);
     if let Err(r) = nassella_core::build(&stack, &keys()) {

@@ -22,7 +22,7 @@ impl Greeter {
         }
     }
 
-    /// The name it answers with (also its id in the stack).
+    /// The name it answers with.
     #[must_use]
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -33,10 +33,6 @@ impl Greeter {
 impl App for Greeter {
     fn kind(&self) -> &str {
         "greeter"
-    }
-
-    fn id(&self) -> &str {
-        &self.name
     }
 
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
