@@ -274,3 +274,66 @@ pub fn hooks<'a>(b: &'a Bundle, id: &str) -> Vec<&'a str> {
 pub fn unit<'a>(b: &'a Bundle, name: &str) -> &'a str {
     text(b, &format!("{UNITS}/{name}"))
 }
+
+/// Bytes in a MiB.
+pub const MIB: u64 = 1 << 20;
+
+pub fn services(compose: &Yaml) -> Vec<(String, &Yaml)> {
+    compose["services"]
+        .as_mapping()
+        .expect("services is a mapping")
+        .iter()
+        .map(|(k, v)| (k.as_str().expect("service name").to_owned(), v))
+        .collect()
+}
+
+/// Host ports a compose file publishes.
+pub fn published_ports(compose: &Yaml) -> Vec<String> {
+    services(compose)
+        .iter()
+        .flat_map(|(_, s)| strings(&s["ports"]))
+        .collect()
+}
+
+/// The single `BackupHook` of `app`, as (service, the shell script it runs).
+pub fn hook_script(app: &nassella_core::ValidatedApp) -> (String, String) {
+    let hooks = app.backup_hooks();
+    assert_eq!(hooks.len(), 1, "{}: one pre-backup hook", app.id());
+    let cmd = hooks[0].command();
+    let script = match cmd {
+        [sh, c, script] if sh == "sh" && c == "-c" => script.clone(),
+        other => other.join(" "),
+    };
+    (hooks[0].service().to_owned(), script)
+}
+
+/// A dump written to `file` through a temporary file renamed into place.
+pub fn assert_atomic_dump(script: &str, file: &str) {
+    assert!(
+        script.contains(&format!("{file}.tmp"))
+            && script.ends_with(&format!("&& mv {file}.tmp {file}")),
+        "the dump is not written atomically: {script}"
+    );
+}
+
+/// Where `service` mounts `volume`, read back from the validated app.
+pub fn mount_of<'a>(
+    app: &'a nassella_core::ValidatedApp,
+    service: &str,
+    volume: &str,
+) -> Option<&'a str> {
+    app.service(service)
+        .unwrap_or_else(|| panic!("no service {service}"))
+        .mount_target(volume)
+}
+
+pub fn excluded_paths(b: &Bundle) -> Vec<&str> {
+    text(b, EXCLUDES).lines().collect()
+}
+
+pub fn volume_excluded(app: &nassella_core::ValidatedApp, volume: &str) -> bool {
+    matches!(
+        app.volume(volume).and_then(|v| v.backup()),
+        Some(nassella_core::BackupPolicy::Exclude(_))
+    )
+}
