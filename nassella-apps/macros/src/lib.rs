@@ -136,3 +136,28 @@ pub fn catalog_app(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::kind_ok;
+
+    #[test]
+    fn kinds_that_can_be_ids() {
+        for good in ["hello", "uptime-kuma", "a1", &"a".repeat(40)] {
+            assert!(kind_ok(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Hello",
+            "1app",
+            "-x",
+            "x-",
+            "a_b",
+            "a.b",
+            "a b",
+            &"a".repeat(41),
+        ] {
+            assert!(!kind_ok(bad), "{bad}");
+        }
+    }
+}
