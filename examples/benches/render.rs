@@ -13,12 +13,24 @@ fn ten_apps() -> Stack {
         "s3:s3.eu-central-003.backblazeb2.com/bench/bench",
     ));
     for i in 1..=3 {
-        s = s.app(Nextcloud::new(format!("cloud{i}.example.com")).id(format!("cloud{i}")));
-        s = s.app(Vaultwarden::new(format!("vault{i}.example.com")).id(format!("vault{i}")));
+        s = s.app_as(
+            format!("cloud{i}"),
+            Nextcloud::new(format!("cloud{i}.example.com")),
+        );
+        s = s.app_as(
+            format!("vault{i}"),
+            Vaultwarden::new(format!("vault{i}.example.com")),
+        );
     }
     for i in 1..=2 {
-        s = s.app(Forgejo::new(format!("git{i}.example.com")).id(format!("git{i}")));
-        s = s.app(Hello::new(format!("hello{i}.example.com")).id(format!("hello{i}")));
+        s = s.app_as(
+            format!("git{i}"),
+            Forgejo::new(format!("git{i}.example.com")),
+        );
+        s = s.app_as(
+            format!("hello{i}"),
+            Hello::new(format!("hello{i}.example.com")),
+        );
     }
     s
 }

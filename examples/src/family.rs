@@ -25,7 +25,7 @@ pub fn stack() -> Stack {
             },
         ),
     )
-    .app(Nextcloud::new("cloud.example.com").id("cloud"))
-    .app(Vaultwarden::new("vault.example.com").id("vault"))
-    .app(Forgejo::new("git.example.com").id("git").ssh_port(2222))
+    .app_as("cloud", Nextcloud::new("cloud.example.com"))
+    .app_as("vault", Vaultwarden::new("vault.example.com"))
+    .app_as("git", Forgejo::new("git.example.com").ssh_port(2222))
 }

@@ -29,7 +29,7 @@ pub fn stack() -> Stack {
                 },
             ),
         )
-        .app(Nextcloud::new("Cloud.example.com").id("cloud"))
+        .app_as("cloud", Nextcloud::new("Cloud.example.com"))
         .app(Vaultwarden::new("vault.example.com"))
-        .app(Forgejo::new("vault.example.com").id("git"))
+        .app_as("git", Forgejo::new("vault.example.com"))
 }

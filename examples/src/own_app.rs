@@ -17,6 +17,9 @@ pub fn stack() -> Stack {
         "s3:s3.eu-central-003.backblazeb2.com/example-backups/greetings",
     ))
     .app(Greeter::new("hi.example.org"))
-    .app(Greeter::new("hello.example.org").named("welcome"))
+    .app_as(
+        "welcome",
+        Greeter::new("hello.example.org").named("welcome"),
+    )
     .app(Hello::new("test.example.org"))
 }

@@ -87,9 +87,9 @@ impl TestEnv {
         format!("10.213.{}.{}/28", i / 16, (i % 16) * 16)
     }
 
-    /// A stack on the local target with `data` as its data root and `apps`.
+    /// A stack on the local target with `data` as its data root and `apps` (id, app).
     #[must_use]
-    pub fn stack(&self, data: &Path, apps: Vec<Box<dyn App>>) -> Stack {
+    pub fn stack(&self, data: &Path, apps: Vec<(&str, Box<dyn App>)>) -> Stack {
         let subnet = self.subnet();
         let mut s = Stack::new(
             Instance::new(&self.name)
@@ -105,8 +105,12 @@ impl TestEnv {
         )
         .backup(Backup::new(self.repo().to_string_lossy()).restic_image(RESTIC_IMAGE))
         .image_override(nassella_core::render::CADDY_IMAGE, CADDY_IMAGE);
-        for app in apps {
-            s = s.app_at(app, nassella_core::Origin::file_line("instance-tests", 1));
+        for (id, app) in apps {
+            s = s.app_at(
+                id,
+                app,
+                nassella_core::Origin::file_line("instance-tests", 1),
+            );
         }
         s
     }
@@ -133,16 +137,17 @@ pub fn keys() -> Keys {
 
 /// The hello test app at `hello.test`.
 #[must_use]
-pub fn hello() -> Box<dyn App> {
-    Box::new(Hello::new("hello.test").image(HELLO_IMAGE))
+pub fn hello() -> (&'static str, Box<dyn App>) {
+    (
+        "hello",
+        Box::new(Hello::new("hello.test").image(HELLO_IMAGE)),
+    )
 }
 
 /// A two-service app for isolation and hook tests: `web` (public) and `db` (busybox httpd on
 /// port 5432, on the app's internal network), with a pre-backup hook writing `/data/dump.txt`.
 #[derive(Debug)]
 pub struct WebAndDb {
-    /// App id.
-    pub id: &'static str,
     /// Hostname.
     pub host: &'static str,
 }
@@ -150,9 +155,6 @@ pub struct WebAndDb {
 impl App for WebAndDb {
     fn kind(&self) -> &str {
         "web-and-db"
-    }
-    fn id(&self) -> &str {
-        self.id
     }
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();

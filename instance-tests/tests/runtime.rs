@@ -29,8 +29,8 @@ fn restic_snapshots(env: &TestEnv) -> String {
     )
 }
 
-fn web_and_db(id: &'static str, host: &'static str) -> Box<dyn nassella_core::App> {
-    Box::new(WebAndDb { id, host })
+fn web_and_db(id: &'static str, host: &'static str) -> (&'static str, Box<dyn nassella_core::App>) {
+    (id, Box::new(WebAndDb { host }))
 }
 
 #[test]

@@ -4,8 +4,12 @@
 //! `/data` holds `server-files/` (the account database: the server password, sessions, file
 //! index) and `user-files/` (the budget files clients sync).
 //!
-//! - The server password is chosen on the first visit in the browser; there is nothing to
-//!   bootstrap. (Multi-user mode needs OpenID Connect and is not set up.)
+//! - The server password is set by a one-off job (once per data volume, after the app is up):
+//!   Actual's own `POST /account/bootstrap` (what the first-visit page calls) with the derived
+//!   secret `server-password`, from inside `app` with the image's Node.js. Otherwise whoever
+//!   opened a fresh site first would choose it. Actual answers 400 `already-bootstrapped` once a
+//!   password exists, which the job takes as done. (Multi-user mode needs OpenID Connect and is
+//!   not set up.)
 //! - `ACTUAL_TRUSTED_PROXIES` is the proxy subnet (the default trusts every private range), so
 //!   the client address in `X-Forwarded-For` is believed only from Caddy.
 //! - Uploads: budget files and their sync messages are uploaded whole. The three upload limits
@@ -21,10 +25,15 @@
 //! `packages/sync-server/docker-compose.yml` (`/data`, port 5006, upload variables),
 //! `packages/sync-server/docker/*.Dockerfile` (runs as root, tini),
 //! `packages/sync-server/src/load-config.js` (`ACTUAL_TRUSTED_PROXIES` and its default, upload
-//! limits); actualbudget.org/docs/config.
+//! limits), `packages/sync-server/src/app-account.js` (`POST /bootstrap` under `/account`),
+//! `packages/sync-server/src/account-db.js` (`bootstrap`: `already-bootstrapped`);
+//! actualbudget.org/docs/config.
 
+use crate::blocks::first_admin;
+use crate::catalog_app;
 use nassella_core::{
-    App, AppContext, Contribution, Route, Service, SettingProblem, Upstream, Volume,
+    App, AppContext, Contribution, OneOffJob, Route, Secret, SecretFormat, Service, SettingProblem,
+    Upstream, Volume,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -48,8 +57,6 @@ pub struct Actual {
     #[serde(default = "default_max_upload_mb")]
     #[schemars(range(min = 1))]
     pub max_upload_mb: u32,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_max_upload_mb() -> u32 {
@@ -63,16 +70,9 @@ impl Actual {
         Self {
             host: host.into(),
             max_upload_mb: default_max_upload_mb(),
-            id: None,
         }
     }
 
-    /// Use another id than `actual`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in MiB (at least 1; the composer reports 0).
     #[must_use]
@@ -82,15 +82,12 @@ impl Actual {
     }
 }
 
+#[catalog_app(
+    kind = "actual",
+    summary = "Personal budgeting (Actual Budget's sync server and web app)",
+    example = Self::new("budget.example.com")
+)]
 impl App for Actual {
-    fn kind(&self) -> &str {
-        "actual"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("actual")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         if self.max_upload_mb == 0 {
             vec![SettingProblem::new(
@@ -106,6 +103,10 @@ impl App for Actual {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
         let mb = self.max_upload_mb.to_string();
+        let password = c.secret(Secret::new(
+            "server-password",
+            SecretFormat::Alphanumeric(24),
+        ));
 
         c.service(
             Service::new("app", IMAGE)
@@ -117,6 +118,8 @@ impl App for Actual {
                     mb.as_str(),
                 )
                 .env("ACTUAL_UPLOAD_FILE_SIZE_LIMIT_MB", mb.as_str())
+                // For the one-off job that sets the server password.
+                .env("NASSELLA_SERVER_PASSWORD", &password)
                 .mount(&data, "/data")
                 .port(HTTP_PORT),
         );
@@ -125,20 +128,19 @@ impl App for Actual {
                 .max_body_bytes(u64::from(self.max_upload_mb) * MIB + MIB)
                 .proxy(Upstream::new("app", HTTP_PORT)),
         );
+        let bootstrap = first_admin::node_script(
+            "actual",
+            None,
+            "http://127.0.0.1:5006/account/bootstrap",
+            "{password:process.env.NASSELLA_SERVER_PASSWORD}",
+            "s===400&&t.includes('already-bootstrapped')",
+        );
+        c.one_off_job(OneOffJob::new(
+            "set-password",
+            "app",
+            ["node", "-e", bootstrap.as_str()],
+        ));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for Actual {
-    const KIND: &'static str = "actual";
-    const SUMMARY: &'static str = "Personal budgeting (Actual Budget's sync server and web app)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("budget.example.com")
     }
 }

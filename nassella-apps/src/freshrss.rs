@@ -9,6 +9,12 @@
 //!   `FRESHRSS_USER` with the derived secrets `admin-password` and `api-password` (the latter
 //!   for mobile apps over the Google Reader / Fever APIs). Both steps leave an existing
 //!   installation and user alone.
+//! - **Every start**: `FRESHRSS_INSTALL` is ignored once FreshRSS is installed, and with it the
+//!   base URL, so the service's command (run by the image's entrypoint after its own set-up)
+//!   first applies the current one with `cli/reconfigure.php --base-url` from `FRESHRSS_BASE_URL`,
+//!   re-applies the image's file permissions (the rewrite leaves `config.php` owned by root), and
+//!   then execs Apache exactly as the image's `CMD` does ([`START`]). A hostname change therefore
+//!   takes effect on the next deploy.
 //! - **Every start**: `TRUSTED_PROXY` is the proxy subnet, so Apache's `mod_remoteip` takes the
 //!   client address from Caddy's `X-Forwarded-For` and from nobody else (it also gates
 //!   `Remote-User` headers). `CRON_MIN=3,33` runs the feed refresh inside the container twice an
@@ -22,9 +28,11 @@
 //! `Docker/entrypoint.sh` (`FRESHRSS_INSTALL`/`FRESHRSS_USER` word-split, exit code 3 when
 //! present, `CRON_MIN`, group permissions), `Docker/freshrss/docker-compose.yml`
 //! (`TRUSTED_PROXY`, `cli/health.php`), `cli/README.md`, `cli/do-install.php`,
-//! `cli/create-user.php`, `cli/db-backup.php`, `app/Controllers/userController.php` (user name
-//! rule); third-party deployments pinning 1.29.1 (2026-09).
+//! `cli/create-user.php`, `cli/db-backup.php`, `cli/reconfigure.php` (`--base-url`),
+//! `cli/access-permissions.sh`, `Docker/Dockerfile` (`ENTRYPOINT`, `CMD`),
+//! `app/Controllers/userController.php` (user name rule); third-party deployments pinning 1.29.1 (2026-09).
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Value, Volume,
@@ -34,6 +42,16 @@ use serde::{Deserialize, Serialize};
 
 /// The FreshRSS image: an exact release of the Debian image (OpenID Connect works only there).
 pub const IMAGE: &str = "freshrss/freshrss:1.29.1";
+
+/// The service's command: apply the base URL, then the image's own `CMD` (cron when `CRON_MIN`
+/// is set, then Apache in the foreground; no OpenID Connect). Run by the image's entrypoint,
+/// which installs FreshRSS first.
+pub const START: &str = "set -e\n\
+    php ./cli/reconfigure.php --base-url \"$FRESHRSS_BASE_URL\"\n\
+    ./cli/access-permissions.sh\n\
+    [ -z \"$CRON_MIN\" ] || cron\n\
+    . /etc/apache2/envvars\n\
+    exec apache2 -D FOREGROUND\n";
 
 /// Minutes of each hour at which the built-in cron refreshes feeds.
 pub const CRON_MIN: &str = "3,33";
@@ -50,8 +68,6 @@ pub struct FreshRss {
     #[serde(default = "default_admin_user")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,38}$"))]
     pub admin_user: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_admin_user() -> String {
@@ -65,16 +81,9 @@ impl FreshRss {
         Self {
             host: host.into(),
             admin_user: default_admin_user(),
-            id: None,
         }
     }
 
-    /// Use another id than `freshrss`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The administrator created at the first run.
     #[must_use]
@@ -84,15 +93,12 @@ impl FreshRss {
     }
 }
 
+#[catalog_app(
+    kind = "freshrss",
+    summary = "A multi-user feed reader with a mobile API (FreshRSS)",
+    example = Self::new("feeds.example.com")
+)]
 impl App for FreshRss {
-    fn kind(&self) -> &str {
-        "freshrss"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("freshrss")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let name = self.admin_user.as_bytes();
         let ok = (1..=39).contains(&name.len())
@@ -143,6 +149,8 @@ impl App for FreshRss {
                     ]),
                 )
                 // Every start.
+                .command(["sh", "-c", START])
+                .env("FRESHRSS_BASE_URL", cx.public_url(&self.host))
                 .env("TRUSTED_PROXY", cx.proxy_subnet())
                 .env("CRON_MIN", CRON_MIN)
                 .mount(&data, "/var/www/FreshRSS/data")
@@ -157,18 +165,5 @@ impl App for FreshRss {
         ));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for FreshRss {
-    const KIND: &'static str = "freshrss";
-    const SUMMARY: &'static str = "A multi-user feed reader with a mobile API (FreshRSS)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("feeds.example.com")
     }
 }

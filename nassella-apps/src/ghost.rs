@@ -28,6 +28,7 @@
 //! `ghost/content.md` (environment configuration, content path); TryGhost/Ghost#23001 (device
 //! verification on by default) and config key `security.staffDeviceVerification`.
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Healthcheck, Network, Route, Secret, SecretFormat,
     Service, SettingProblem, Upstream, Volume,
@@ -72,8 +73,6 @@ pub struct Ghost {
     /// through Mailgun, which Ghost configures in its admin. Without it, Ghost sends no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Smtp>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_max_upload_mb() -> u32 {
@@ -89,16 +88,9 @@ impl Ghost {
             max_upload_mb: default_max_upload_mb(),
             staff_device_verification: false,
             smtp: None,
-            id: None,
         }
     }
 
-    /// Use another id than `ghost`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in MiB (at least 1; the composer reports 0).
     #[must_use]
@@ -122,15 +114,12 @@ impl Ghost {
     }
 }
 
+#[catalog_app(
+    kind = "ghost",
+    summary = "Blogs and newsletters (Ghost with MySQL)",
+    example = Self::new("blog.example.com")
+)]
 impl App for Ghost {
-    fn kind(&self) -> &str {
-        "ghost"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("ghost")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if self.max_upload_mb == 0 {
@@ -231,18 +220,5 @@ impl App for Ghost {
         c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(1024);
         c
-    }
-}
-
-impl crate::CatalogApp for Ghost {
-    const KIND: &'static str = "ghost";
-    const SUMMARY: &'static str = "Blogs and newsletters (Ghost with MySQL)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("blog.example.com")
     }
 }

@@ -1,6 +1,7 @@
 //! A tiny test app: answers HTTP with its name and serves what is in its data volume. Tests run
 //! it from a locally built image (busybox `httpd`), so it needs no registry.
 
+use crate::catalog_app;
 use nassella_core::{App, AppContext, Contribution, Healthcheck, Route, Service, Upstream, Volume};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -14,8 +15,6 @@ pub struct Hello {
     /// The image (built locally by the tests; see docs/testing.md).
     #[serde(default = "default_image")]
     pub image: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_image() -> String {
@@ -29,16 +28,9 @@ impl Hello {
         Self {
             host: host.into(),
             image: default_image(),
-            id: None,
         }
     }
 
-    /// Use another id than `hello`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// Use another image.
     #[must_use]
@@ -48,15 +40,12 @@ impl Hello {
     }
 }
 
+#[catalog_app(
+    kind = "hello",
+    summary = "A tiny test app that answers HTTP with its name",
+    example = Self::new("hello.example.com")
+)]
 impl App for Hello {
-    fn kind(&self) -> &str {
-        "hello"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("hello")
-    }
-
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
@@ -80,18 +69,5 @@ impl App for Hello {
         c.route(Route::new(&self.host).proxy(Upstream::new("web", 8080)));
         c.memory_hint_mib(8);
         c
-    }
-}
-
-impl crate::CatalogApp for Hello {
-    const KIND: &'static str = "hello";
-    const SUMMARY: &'static str = "A tiny test app that answers HTTP with its name";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("hello.example.com")
     }
 }

@@ -28,6 +28,7 @@
 //! github.com/jellyfin/jellyfin `Jellyfin.Server/Extensions/ApiServiceCollectionExtensions.cs`
 //! (`AddProxyAddresses`: IPs and subnets in `KnownProxies`).
 
+use crate::catalog_app;
 use nassella_core::{App, AppContext, Contribution, Route, Service, Upstream, Volume};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -49,8 +50,6 @@ pub struct Jellyfin {
     /// can get again: the backup storage then holds only Jellyfin's own data.
     #[serde(default = "yes")]
     pub backup_media: bool,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -64,16 +63,9 @@ impl Jellyfin {
         Self {
             host: host.into(),
             backup_media: true,
-            id: None,
         }
     }
 
-    /// Use another id than `jellyfin`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// Back the media up or not.
     #[must_use]
@@ -96,15 +88,12 @@ else
 fi || echo "nassella: could not set KnownProxies in $f" >&2
 exec /jellyfin/jellyfin --ffmpeg /usr/lib/jellyfin-ffmpeg/ffmpeg"#;
 
+#[catalog_app(
+    kind = "jellyfin",
+    summary = "A media server for films, series and music (Jellyfin)",
+    example = Self::new("media.example.com")
+)]
 impl App for Jellyfin {
-    fn kind(&self) -> &str {
-        "jellyfin"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("jellyfin")
-    }
-
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let config = c.volume(Volume::new("config").backed_up());
@@ -132,18 +121,5 @@ impl App for Jellyfin {
         c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
         c.memory_hint_mib(2048);
         c
-    }
-}
-
-impl crate::CatalogApp for Jellyfin {
-    const KIND: &'static str = "jellyfin";
-    const SUMMARY: &'static str = "A media server for films, series and music (Jellyfin)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("media.example.com")
     }
 }

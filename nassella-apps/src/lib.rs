@@ -1,85 +1,63 @@
-//! The app catalog. Each app is one file: a settings struct that implements
-//! [`nassella_core::App`] and [`CatalogApp`]. Registering it is one line in [`catalog`].
+//! The app catalog. Each app is one file: a settings struct (its serde fields are the app's
+//! settings, its `JsonSchema` derive their schema) and an `impl App` block marked
+//! [`#[catalog_app(kind = …, summary = …, example = …)]`](catalog_app), which writes the kind and
+//! the [`CatalogApp`] impl. Registering it is one line in the [`catalog!`] list below, which
+//! declares the module, re-exports the type and adds it to [`catalog()`].
 //!
-//! A config file reaches only registered apps; a deployment written in Rust can use any type that
-//! implements `App`, including apps published in other crates.
+//! An app never knows its id: the stack entry does (`Stack::app_as("cloud", …)`, or the table
+//! key `[apps.cloud]` of a config file). A config file reaches only registered apps; a
+//! deployment written in Rust can use any type that implements `App`, including apps published
+//! in other crates (see docs/apps/authoring.md).
+
+// The attribute's generated code names `::nassella_apps`, inside this crate too.
+extern crate self as nassella_apps;
 
 use nassella_core::App;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-pub mod actual;
-pub mod audiobookshelf;
+pub use nassella_apps_macros::catalog_app;
+
 pub mod blocks;
-pub mod forgejo;
-pub mod freshrss;
-pub mod ghost;
-pub mod gitea;
-mod gitea_family;
-pub mod hello;
-pub mod immich;
-pub mod jellyfin;
-pub mod linkding;
-pub mod mastodon;
-pub mod miniflux;
-pub mod navidrome;
-pub mod nextcloud;
-pub mod outline;
-pub mod paperless;
-pub mod plausible;
-pub mod synapse;
-pub mod uptime_kuma;
-pub mod vaultwarden;
-pub mod wordpress;
 
-pub use actual::Actual;
-pub use audiobookshelf::Audiobookshelf;
-pub use forgejo::Forgejo;
-pub use freshrss::FreshRss;
-pub use ghost::Ghost;
-pub use gitea::Gitea;
-pub use hello::Hello;
-pub use immich::Immich;
-pub use jellyfin::Jellyfin;
-pub use linkding::Linkding;
-pub use mastodon::Mastodon;
-pub use miniflux::Miniflux;
-pub use navidrome::Navidrome;
-pub use nextcloud::Nextcloud;
-pub use outline::Outline;
-pub use paperless::Paperless;
-pub use plausible::Plausible;
-pub use synapse::Synapse;
-pub use uptime_kuma::UptimeKuma;
-pub use vaultwarden::Vaultwarden;
-pub use wordpress::WordPress;
+/// Declares the catalog: for each `module => Type, …;` line, `pub mod module;`,
+/// `pub use module::Type;` and the type's [`Entry`] in [`catalog()`] (sorted by kind there, so
+/// the order of the lines does not matter).
+macro_rules! catalog {
+    ($( $module:ident => $( $ty:ident ),+ ; )*) => {
+        $( pub mod $module; $( pub use $module::$ty; )+ )*
 
-/// The registered apps, sorted by kind. Adding an app: one line here.
-#[must_use]
-pub fn catalog() -> Vec<Entry> {
-    vec![
-        Entry::of::<Actual>(),
-        Entry::of::<Audiobookshelf>(),
-        Entry::of::<Forgejo>(),
-        Entry::of::<FreshRss>(),
-        Entry::of::<Ghost>(),
-        Entry::of::<Gitea>(),
-        Entry::of::<Hello>(),
-        Entry::of::<Immich>(),
-        Entry::of::<Jellyfin>(),
-        Entry::of::<Linkding>(),
-        Entry::of::<Mastodon>(),
-        Entry::of::<Miniflux>(),
-        Entry::of::<Navidrome>(),
-        Entry::of::<Nextcloud>(),
-        Entry::of::<Outline>(),
-        Entry::of::<Paperless>(),
-        Entry::of::<Plausible>(),
-        Entry::of::<Synapse>(),
-        Entry::of::<UptimeKuma>(),
-        Entry::of::<Vaultwarden>(),
-        Entry::of::<WordPress>(),
-    ]
+        /// The registered apps, sorted by kind.
+        #[must_use]
+        pub fn catalog() -> Vec<Entry> {
+            let mut entries = vec![$( $( Entry::of::<$ty>(), )+ )*];
+            entries.sort_by_key(|e| e.kind);
+            entries
+        }
+    };
+}
+
+catalog! {
+    actual => Actual;
+    audiobookshelf => Audiobookshelf;
+    forge => Forgejo, Gitea;
+    freshrss => FreshRss;
+    ghost => Ghost;
+    hello => Hello;
+    immich => Immich;
+    jellyfin => Jellyfin;
+    linkding => Linkding;
+    mastodon => Mastodon;
+    miniflux => Miniflux;
+    navidrome => Navidrome;
+    nextcloud => Nextcloud;
+    outline => Outline;
+    paperless => Paperless;
+    plausible => Plausible;
+    synapse => Synapse;
+    uptime_kuma => UptimeKuma;
+    vaultwarden => Vaultwarden;
+    wordpress => WordPress;
 }
 
 /// Look an app kind up in the catalog.
@@ -88,7 +66,7 @@ pub fn find(kind: &str) -> Option<Entry> {
     catalog().into_iter().find(|e| e.kind == kind)
 }
 
-/// An app that can be named in a config file.
+/// An app that can be named in a config file. Written by [`macro@catalog_app`], not by hand.
 ///
 /// Its settings are the struct's serde fields (unknown fields are errors); the config file's
 /// table key becomes its id.
@@ -98,17 +76,13 @@ pub trait CatalogApp: App + DeserializeOwned + JsonSchema + Sized + 'static {
     /// One line saying what the app is.
     const SUMMARY: &'static str;
 
-    /// The same app under another id (so one stack can hold two of a kind).
-    #[must_use]
-    fn with_id(self, id: &str) -> Self;
-
     /// A typical instance, for the catalog's own tests and docs.
     fn example() -> Self;
 }
 
-/// Builds an app from config settings (a JSON object without the `app` key) under an id; the
-/// error is serde's message, which names the offending key.
-pub type FromSettings = fn(id: &str, settings: serde_json::Value) -> Result<Box<dyn App>, String>;
+/// Builds an app from config settings (a JSON object without the `app` key); the error is
+/// serde's message, which names the offending key.
+pub type FromSettings = fn(settings: serde_json::Value) -> Result<Box<dyn App>, String>;
 
 /// One registered app.
 #[derive(Clone, Copy)]
@@ -117,7 +91,7 @@ pub struct Entry {
     pub kind: &'static str,
     /// What it is.
     pub summary: &'static str,
-    /// Build it from config settings (a JSON object without the `app` key) under `id`.
+    /// Build it from config settings (a JSON object without the `app` key).
     pub from_settings: FromSettings,
     /// The JSON Schema of its settings.
     pub schema: fn() -> schemars::Schema,
@@ -132,9 +106,9 @@ impl Entry {
         Self {
             kind: T::KIND,
             summary: T::SUMMARY,
-            from_settings: |id, settings| {
+            from_settings: |settings| {
                 serde_json::from_value::<T>(settings)
-                    .map(|app| Box::new(app.with_id(id)) as Box<dyn App>)
+                    .map(|app| Box::new(app) as Box<dyn App>)
                     .map_err(|e| e.to_string())
             },
             schema: || schemars::schema_for!(T),

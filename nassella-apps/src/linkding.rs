@@ -26,6 +26,7 @@
 //! (`LD_SUPERUSER_*`, `LD_CSRF_TRUSTED_ORIGINS`, `LD_LOG_X_FORWARDED_FOR`),
 //! `docs/src/content/docs/backups.md` (`full_backup`), `Dockerfile` (built-in health check).
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Network, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Volume,
@@ -52,8 +53,6 @@ pub struct Linkding {
     #[serde(default = "default_admin_user")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_.@+-]{1,150}$"))]
     pub admin_user: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_admin_user() -> String {
@@ -78,16 +77,9 @@ impl Linkding {
         Self {
             host: host.into(),
             admin_user: default_admin_user(),
-            id: None,
         }
     }
 
-    /// Use another id than `linkding`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The administrator created at start when missing: 1 to 150 letters, digits, `_`, `.`,
     /// `@`, `+` and `-` (the composer reports anything else).
@@ -98,15 +90,12 @@ impl Linkding {
     }
 }
 
+#[catalog_app(
+    kind = "linkding",
+    summary = "A bookmark manager (Linkding with SQLite)",
+    example = Self::new("links.example.com")
+)]
 impl App for Linkding {
-    fn kind(&self) -> &str {
-        "linkding"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("linkding")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         admin_user_problem(&self.admin_user)
             .map(|p| SettingProblem::new("admin_user", p))
@@ -144,18 +133,5 @@ impl App for Linkding {
         c.backup_hook(BackupHook::new("app", ["sh", "-c", backup.as_str()]));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for Linkding {
-    const KIND: &'static str = "linkding";
-    const SUMMARY: &'static str = "A bookmark manager (Linkding with SQLite)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("links.example.com")
     }
 }

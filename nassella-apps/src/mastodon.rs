@@ -28,8 +28,11 @@
 //! **Start of `web`** (a `sh -c` wrapper, run as root, then `setpriv` to uid 991 = the image's
 //! `mastodon` user):
 //!
-//! 1. hands the media folder (`public/system`) to 991 when it is not already theirs (Docker
-//!    creates bind-mounted folders owned by root);
+//! 1. hands the media folder (`public/system`) and, checked on its own, the `cache` volume
+//!    mounted inside it to 991 when they are not already theirs (Docker creates bind-mounted
+//!    folders owned by root). The cache is excluded from backups, so after a restore it is a
+//!    fresh root-owned folder under a `public/system` that 991 already owns: checking only the
+//!    parent would leave it unwritable and caching remote media would fail;
 //! 2. first start only: generates the VAPID pair (above);
 //! 3. every start: `rails db:prepare` — on the first start it loads the schema into the empty
 //!    database and seeds it; afterwards it runs pending migrations, so an image upgrade
@@ -68,6 +71,7 @@
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Healthcheck, Job, Network, OneOffJob, Route, Secret,
     SecretFormat, SecretRef, Service, SettingProblem, Upstream, Volume,
@@ -117,8 +121,6 @@ pub struct Mastodon {
     /// The owner's email address (default `<owner>@<host>`; it is marked confirmed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_email: Option<String>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_owner() -> String {
@@ -151,16 +153,9 @@ impl Mastodon {
             host: host.into(),
             owner: default_owner(),
             owner_email: None,
-            id: None,
         }
     }
 
-    /// Use another id than `mastodon`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The owner account created at the first start: 1 to 30 lowercase letters, digits or `_`
     /// (the composer reports anything else).
@@ -199,6 +194,7 @@ fn web_start() -> String {
     format!(
         "set -e\n\
          [ \"$(stat -c %u {SYSTEM_DIR})\" = {UID} ] || chown -R {UID}:{UID} {SYSTEM_DIR}\n\
+         [ \"$(stat -c %u {SYSTEM_DIR}/cache)\" = {UID} ] || chown -R {UID}:{UID} {SYSTEM_DIR}/cache\n\
          umask 077\n\
          if [ ! -s {KEYS_DIR}/vapid.env ]; then\n\
          \x20 {generate} | grep -E '^VAPID_(PRIVATE|PUBLIC)_KEY=.' > {KEYS_DIR}/vapid.env.tmp\n\
@@ -238,15 +234,12 @@ fn sidekiq_start() -> String {
     )
 }
 
+#[catalog_app(
+    kind = "mastodon",
+    summary = "A federated social network server (Mastodon web, streaming and Sidekiq with Postgres and Redis)",
+    example = Self::new("social.example.com")
+)]
 impl App for Mastodon {
-    fn kind(&self) -> &str {
-        "mastodon"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("mastodon")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if let Some(p) = owner_problem(&self.owner) {
@@ -402,19 +395,5 @@ impl App for Mastodon {
         ));
         c.memory_hint_mib(3072);
         c
-    }
-}
-
-impl crate::CatalogApp for Mastodon {
-    const KIND: &'static str = "mastodon";
-    const SUMMARY: &'static str =
-        "A federated social network server (Mastodon web, streaming and Sidekiq with Postgres and Redis)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("social.example.com")
     }
 }

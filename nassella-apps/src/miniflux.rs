@@ -27,6 +27,7 @@
 //! docker-library/docs `postgres/content.md` (Postgres ≥ 18 path).
 
 use crate::blocks::postgres::Postgres;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Value,
@@ -56,8 +57,6 @@ pub struct Miniflux {
     #[serde(default = "default_admin_user")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_.@-]{1,64}$"))]
     pub admin_user: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_admin_user() -> String {
@@ -71,16 +70,9 @@ impl Miniflux {
         Self {
             host: host.into(),
             admin_user: default_admin_user(),
-            id: None,
         }
     }
 
-    /// Use another id than `miniflux`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The administrator created if missing.
     #[must_use]
@@ -90,15 +82,12 @@ impl Miniflux {
     }
 }
 
+#[catalog_app(
+    kind = "miniflux",
+    summary = "A minimalist feed reader (Miniflux with Postgres)",
+    example = Self::new("rss.example.com")
+)]
 impl App for Miniflux {
-    fn kind(&self) -> &str {
-        "miniflux"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("miniflux")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         crate::blocks::user_name::user_name_problem(
             "admin_user",
@@ -157,18 +146,5 @@ impl App for Miniflux {
 
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for Miniflux {
-    const KIND: &'static str = "miniflux";
-    const SUMMARY: &'static str = "A minimalist feed reader (Miniflux with Postgres)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("rss.example.com")
     }
 }

@@ -9,7 +9,11 @@
 //!   passwords with it (the built-in default key is public). It is set from the first start and
 //!   never changes, so stored passwords stay readable after a redeploy or a restore.
 //! - `ND_ENABLEINSIGHTSCOLLECTOR=false`: no anonymous usage reports.
-//! - The first visitor creates the administrator account in the browser.
+//! - The administrator is `admin`, created by Navidrome at its initial setup (the first start on
+//!   an empty database, only while there is no user) from `ND_DEVAUTOCREATEADMINPASSWORD`, here
+//!   the derived secret `admin-password`. Without it the first visitor would create the
+//!   administrator in the browser. Later starts ignore the variable (the setup flag is set), so
+//!   a password changed in the web interface stays changed.
 //! - Backups: before the apps stop, `navidrome backup create` writes a consistent copy of the
 //!   database into `/data/backup/navidrome_backup_<timestamp>.db` (Navidrome's own online
 //!   backup, the SQLite backup API); the hook keeps the three newest.
@@ -18,8 +22,12 @@
 //! Sources (`reference/apps.md` §17): navidrome.org/docs/installation/docker,
 //! /docs/usage/configuration/options (`ND_BASEURL`, `ND_PASSWORDENCRYPTIONKEY`,
 //! `ND_ENABLEINSIGHTSCOLLECTOR`, `ND_BACKUP_PATH`, `ND_CACHEFOLDER`), /docs/usage/admin/backup;
-//! github.com/navidrome/navidrome `Dockerfile` (`/app/navidrome`, `/data`, `/music`, port 4533).
+//! github.com/navidrome/navidrome `Dockerfile` (`/app/navidrome`, `/data`, `/music`, port 4533),
+//! `conf/configuration.go` (`DevAutoCreateAdminPassword`), `server/initial_setup.go`
+//! (`initialSetup`: once, guarded by the `InitialSetup` property; `createInitialAdminUser`: user
+//! `admin`, only when the user table is empty).
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Route, Secret, SecretFormat, Service, Upstream,
     Volume,
@@ -39,8 +47,6 @@ pub const HTTP_PORT: u16 = 4533;
 pub struct Navidrome {
     /// The public hostname, e.g. `music.example.com`.
     pub host: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 impl Navidrome {
@@ -49,27 +55,17 @@ impl Navidrome {
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
-            id: None,
         }
     }
 
-    /// Use another id than `navidrome`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 }
 
+#[catalog_app(
+    kind = "navidrome",
+    summary = "A music server and streamer (Navidrome; Subsonic-compatible)",
+    example = Self::new("music.example.com")
+)]
 impl App for Navidrome {
-    fn kind(&self) -> &str {
-        "navidrome"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("navidrome")
-    }
-
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
@@ -80,6 +76,10 @@ impl App for Navidrome {
         let key = c.secret(Secret::new(
             "password-encryption-key",
             SecretFormat::Alphanumeric(32),
+        ));
+        let admin_password = c.secret(Secret::new(
+            "admin-password",
+            SecretFormat::Alphanumeric(24),
         ));
 
         // No health check here: the image's own applies.
@@ -93,6 +93,7 @@ impl App for Navidrome {
                 .env("ND_BACKUP_PATH", "/data/backup")
                 .env("ND_ENABLEINSIGHTSCOLLECTOR", "false")
                 .env("ND_PASSWORDENCRYPTIONKEY", &key)
+                .env("ND_DEVAUTOCREATEADMINPASSWORD", &admin_password)
                 .mount(&data, "/data")
                 .mount(&cache, "/data/cache")
                 .mount_read_only(&music, "/music")
@@ -111,18 +112,5 @@ impl App for Navidrome {
         ));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for Navidrome {
-    const KIND: &'static str = "navidrome";
-    const SUMMARY: &'static str = "A music server and streamer (Navidrome; Subsonic-compatible)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("music.example.com")
     }
 }

@@ -39,6 +39,7 @@
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Healthcheck, Network, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Volume,
@@ -83,8 +84,6 @@ pub struct Nextcloud {
     /// login whose password is read from an environment variable. Without it, mail is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Smtp>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_max_upload_gb() -> u32 {
@@ -115,16 +114,9 @@ impl Nextcloud {
             max_upload_gb: default_max_upload_gb(),
             admin_user: default_admin_user(),
             smtp: None,
-            id: None,
         }
     }
 
-    /// Use another id than `nextcloud`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in GiB (at least 1; the composer reports 0).
     #[must_use]
@@ -149,15 +141,12 @@ impl Nextcloud {
     }
 }
 
+#[catalog_app(
+    kind = "nextcloud",
+    summary = "Files, calendars and contacts (Nextcloud with Postgres, Redis and cron)",
+    example = Self::new("cloud.example.com")
+)]
 impl App for Nextcloud {
-    fn kind(&self) -> &str {
-        "nextcloud"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("nextcloud")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if self.max_upload_gb == 0 {
@@ -275,19 +264,5 @@ impl App for Nextcloud {
 
         c.memory_hint_mib(1024);
         c
-    }
-}
-
-impl crate::CatalogApp for Nextcloud {
-    const KIND: &'static str = "nextcloud";
-    const SUMMARY: &'static str =
-        "Files, calendars and contacts (Nextcloud with Postgres, Redis and cron)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("cloud.example.com")
     }
 }

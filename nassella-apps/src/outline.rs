@@ -13,9 +13,11 @@
 //!
 //! **Ownership of the attachment folder.** The image runs as `nodejs` (uid 1001); a bind mount
 //! created by Docker is owned by root, so the app could not write it. `app` therefore starts as
-//! root, hands the folder to uid 1001 when it is not already theirs, and execs the normal
-//! command (`yarn start`) as 1001:1001 with `setpriv` (util-linux, present in the Debian-based
-//! image).
+//! root, hands the folder to uid 1001 when it is not already theirs, and execs the image's own
+//! command ([`IMAGE_CMD`], `node build/server/index.js`) as 1001:1001 with `setpriv` (util-linux,
+//! present in the Debian-based image). Not `yarn start`: since outline/outline #11045 (January
+//! 2026) the production image is built on `node:26-slim` without yarn, so that command would exit
+//! 127 on every start.
 //!
 //! **Sign-in.** Outline has no local passwords: a person signs in through an identity provider
 //! (or an email link, which needs `smtp`). Nassella wires generic OpenID Connect from the `oidc`
@@ -43,10 +45,12 @@
 //! variable, `SECRET_KEY` format, `FORCE_HTTPS`, `PGSSLMODE`, `_FILE` variants), `Dockerfile`
 //! (`USER nodejs` = 1001, `FILE_STORAGE_LOCAL_ROOT_DIR`, wget health check),
 //! `server/utils/startup.ts` (migrations at start), `server/services/websockets.ts`,
-//! `collaboration.ts`.
+//! `collaboration.ts`; `Dockerfile` at tag v1.9.2 (`FROM node:26.3.0-slim`, `CMD ["node",
+//! "build/server/index.js"]`) and commit 9c3e896 "Remove yarn usage in prod (#11045)".
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Network, Route, Secret, SecretFormat, Service, SettingProblem,
     Upstream, Value, Volume,
@@ -62,6 +66,10 @@ pub const IMAGE: &str = "outlinewiki/outline:1.9.2";
 pub const POSTGRES_IMAGE: &str = "postgres:17-alpine";
 /// The cache and queue: Redis 8, following its minor releases.
 pub const REDIS_IMAGE: &str = "redis:8-alpine";
+
+/// The image's own command (its Dockerfile's `CMD` at the pinned tag): what `app` execs after
+/// fixing the folder's owner. The image has no yarn.
+pub const IMAGE_CMD: &str = "node build/server/index.js";
 
 /// Outline's HTTP port.
 pub const HTTP_PORT: u16 = 3000;
@@ -93,8 +101,6 @@ pub struct Outline {
     /// in through an e-mailed link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Smtp>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 /// A generic OpenID Connect provider for Outline's sign-in. The client secret is Nassella's
@@ -198,16 +204,9 @@ impl Outline {
             max_upload_mb: default_max_upload_mb(),
             oidc: None,
             smtp: None,
-            id: None,
         }
     }
 
-    /// Use another id than `outline`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The largest upload in MiB (at least 1; the composer reports 0).
     #[must_use]
@@ -231,15 +230,20 @@ impl Outline {
     }
 }
 
+#[catalog_app(
+    kind = "outline",
+    summary = "A team wiki and knowledge base (Outline with Postgres and Redis; OpenID Connect sign-in)",
+    example = Self::new("wiki.example.com").oidc(
+            OutlineOidc::new(
+                "outline",
+                "https://auth.example.com/api/oidc/authorization",
+                "https://auth.example.com/api/oidc/token",
+                "https://auth.example.com/api/oidc/userinfo",
+            )
+            .display_name("Example SSO"),
+        )
+)]
 impl App for Outline {
-    fn kind(&self) -> &str {
-        "outline"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("outline")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if self.max_upload_mb == 0 {
@@ -290,7 +294,7 @@ impl App for Outline {
         let max_upload = u64::from(self.max_upload_mb) * MIB;
         // Starts as root only to give the bind-mounted attachment folder to the image's user.
         let start = format!(
-            "set -e\n[ \"$(stat -c %u {DATA_DIR})\" = {UID} ] || chown -R {UID}:{UID} {DATA_DIR}\nexec setpriv --reuid={UID} --regid={UID} --clear-groups yarn start\n"
+            "set -e\n[ \"$(stat -c %u {DATA_DIR})\" = {UID} ] || chown -R {UID}:{UID} {DATA_DIR}\nexec setpriv --reuid={UID} --regid={UID} --clear-groups {IMAGE_CMD}\n"
         );
         let mut app = Service::new("app", IMAGE)
             .user("0:0")
@@ -371,27 +375,5 @@ impl App for Outline {
 
         c.memory_hint_mib(1024);
         c
-    }
-}
-
-impl crate::CatalogApp for Outline {
-    const KIND: &'static str = "outline";
-    const SUMMARY: &'static str =
-        "A team wiki and knowledge base (Outline with Postgres and Redis; OpenID Connect sign-in)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("wiki.example.com").oidc(
-            OutlineOidc::new(
-                "outline",
-                "https://auth.example.com/api/oidc/authorization",
-                "https://auth.example.com/api/oidc/token",
-                "https://auth.example.com/api/oidc/userinfo",
-            )
-            .display_name("Example SSO"),
-        )
     }
 }

@@ -38,6 +38,7 @@
 
 use crate::blocks::postgres::Postgres;
 use crate::blocks::redis::Redis;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Network, Route, Secret, SecretFormat, Service, SettingProblem,
     Upstream, Volume,
@@ -86,8 +87,6 @@ pub struct Paperless {
     /// Tika, about 1 GiB more memory.
     #[serde(default)]
     pub office_documents: bool,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_admin_user() -> String {
@@ -130,16 +129,9 @@ impl Paperless {
             admin_user: default_admin_user(),
             ocr_language: default_ocr_language(),
             office_documents: false,
-            id: None,
         }
     }
 
-    /// Use another id than `paperless`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The administrator created if missing.
     #[must_use]
@@ -163,15 +155,12 @@ impl Paperless {
     }
 }
 
+#[catalog_app(
+    kind = "paperless",
+    summary = "A document archive with OCR and full-text search (Paperless-ngx with Postgres)",
+    example = Self::new("docs.example.com")
+)]
 impl App for Paperless {
-    fn kind(&self) -> &str {
-        "paperless"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("paperless")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if let Some(p) = admin_user_problem(&self.admin_user) {
@@ -260,19 +249,5 @@ impl App for Paperless {
 
         c.memory_hint_mib(if self.office_documents { 3072 } else { 2048 });
         c
-    }
-}
-
-impl crate::CatalogApp for Paperless {
-    const KIND: &'static str = "paperless";
-    const SUMMARY: &'static str =
-        "A document archive with OCR and full-text search (Paperless-ngx with Postgres)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("docs.example.com")
     }
 }

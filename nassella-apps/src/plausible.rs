@@ -43,6 +43,7 @@
 //! `config/runtime.exs` (`SECRET_KEY_BASE`, `TOTP_VAULT_KEY`, `DISABLE_REGISTRATION` values).
 
 use crate::blocks::postgres::Postgres;
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, Contribution, Healthcheck, Route, Secret, SecretFormat, Service, Upstream,
     Value, Volume,
@@ -107,8 +108,6 @@ pub struct Plausible {
     /// while closed, later accounts join by invitation only.
     #[serde(default)]
     pub signups_allowed: bool,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 impl Plausible {
@@ -118,16 +117,9 @@ impl Plausible {
         Self {
             host: host.into(),
             signups_allowed: false,
-            id: None,
         }
     }
 
-    /// Use another id than `plausible`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// Allow open registration, or keep it to invitations.
     #[must_use]
@@ -137,15 +129,12 @@ impl Plausible {
     }
 }
 
+#[catalog_app(
+    kind = "plausible",
+    summary = "Privacy-friendly web analytics (Plausible CE with Postgres and ClickHouse)",
+    example = Self::new("stats.example.com")
+)]
 impl App for Plausible {
-    fn kind(&self) -> &str {
-        "plausible"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("plausible")
-    }
-
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let events = c.volume(Volume::new("events").backed_up());
@@ -227,19 +216,5 @@ impl App for Plausible {
 
         c.memory_hint_mib(2048);
         c
-    }
-}
-
-impl crate::CatalogApp for Plausible {
-    const KIND: &'static str = "plausible";
-    const SUMMARY: &'static str =
-        "Privacy-friendly web analytics (Plausible CE with Postgres and ClickHouse)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("stats.example.com")
     }
 }

@@ -60,6 +60,7 @@
 //! the configuration).
 
 use crate::blocks::postgres::Postgres;
+use crate::catalog_app;
 use nassella_core::composer::valid_host;
 use nassella_core::{
     App, AppContext, Contribution, Network, OneOffJob, Route, Secret, SecretFormat, Service,
@@ -112,8 +113,6 @@ pub struct Synapse {
     #[serde(default = "default_max_upload_mb")]
     #[schemars(range(min = 1))]
     pub max_upload_mb: u32,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_max_upload_mb() -> u32 {
@@ -151,16 +150,9 @@ impl Synapse {
             server_name: None,
             admin_user: default_admin_user(),
             max_upload_mb: default_max_upload_mb(),
-            id: None,
         }
     }
 
-    /// Use another id than `synapse`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The Matrix server name (e.g. the apex domain `example.com`), delegated to `host` (a
     /// valid hostname; the composer reports anything else).
@@ -232,15 +224,12 @@ impl Synapse {
     }
 }
 
+#[catalog_app(
+    kind = "synapse",
+    summary = "A Matrix homeserver (Synapse with Postgres; .well-known delegation on the server name)",
+    example = Self::new("matrix.example.com").server_name("example.com")
+)]
 impl App for Synapse {
-    fn kind(&self) -> &str {
-        "synapse"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("synapse")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if let Some(p) = self.server_name.as_deref().and_then(server_name_problem) {
@@ -352,19 +341,5 @@ impl App for Synapse {
         ));
         c.memory_hint_mib(1024);
         c
-    }
-}
-
-impl crate::CatalogApp for Synapse {
-    const KIND: &'static str = "synapse";
-    const SUMMARY: &'static str =
-        "A Matrix homeserver (Synapse with Postgres; .well-known delegation on the server name)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("matrix.example.com").server_name("example.com")
     }
 }

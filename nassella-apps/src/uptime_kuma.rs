@@ -7,6 +7,8 @@
 //! - The web interface is a socket.io (websocket) application; Caddy passes websockets through
 //!   the default route, and the `Origin` check (`UPTIME_KUMA_WS_ORIGIN_CHECK`, on by default)
 //!   holds because Caddy keeps the `Host` header.
+//! - `UPTIME_KUMA_DB_TYPE=sqlite`: without it, 2.x asks the first visitor which database to use
+//!   (SQLite or MariaDB) before anything else, and writes the answer to `data/db-config.json`.
 //! - The administrator is created on the first visit (there is no environment bootstrap).
 //!   "Trust proxy" and the primary base URL are settings in the web interface, stored in the
 //!   database (see docs/apps/uptime-kuma.md).
@@ -16,9 +18,12 @@
 //!
 //! Sources (`reference/apps.md` §10): github.com/louislam/uptime-kuma `compose.yaml`
 //! (`/app/data`, port 3001), README.md (no NFS), `server/server.js` and the server's environment
-//! names (`UPTIME_KUMA_WS_ORIGIN_CHECK`), `extra/healthcheck` (the image's health check);
+//! names (`UPTIME_KUMA_WS_ORIGIN_CHECK`), `server/setup-database.js` at 2.5.x (the setup page
+//! is skipped when `UPTIME_KUMA_DB_TYPE` is set; `sqlite` keeps `kuma.db` in the data folder),
+//! `extra/healthcheck` (the image's health check);
 //! third-party deployments pinning 2.5.5 (2026-08).
 
+use crate::catalog_app;
 use nassella_core::{App, AppContext, Contribution, Route, Service, Upstream, Volume};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,8 +41,6 @@ pub const HTTP_PORT: u16 = 3001;
 pub struct UptimeKuma {
     /// The public hostname, e.g. `status.example.com`. Public status pages are served there too.
     pub host: String,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 impl UptimeKuma {
@@ -46,51 +49,29 @@ impl UptimeKuma {
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
-            id: None,
         }
     }
 
-    /// Use another id than `uptime-kuma`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 }
 
+#[catalog_app(
+    kind = "uptime-kuma",
+    summary = "Uptime monitoring with alerts and status pages (Uptime Kuma)",
+    example = Self::new("status.example.com")
+)]
 impl App for UptimeKuma {
-    fn kind(&self) -> &str {
-        "uptime-kuma"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("uptime-kuma")
-    }
-
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
         // The image's health check (`extra/healthcheck`) applies.
         c.service(
             Service::new("app", IMAGE)
+                .env("UPTIME_KUMA_DB_TYPE", "sqlite")
                 .mount(&data, "/app/data")
                 .port(HTTP_PORT),
         );
         c.route(Route::new(&self.host).proxy(Upstream::new("app", HTTP_PORT)));
         c.memory_hint_mib(256);
         c
-    }
-}
-
-impl crate::CatalogApp for UptimeKuma {
-    const KIND: &'static str = "uptime-kuma";
-    const SUMMARY: &'static str = "Uptime monitoring with alerts and status pages (Uptime Kuma)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("status.example.com")
     }
 }

@@ -24,6 +24,7 @@
 //! `src/auth.rs` (`IP_HEADER_TRUSTED_PROXIES`); wiki `Proxy-examples`, `Using-Docker-Compose`,
 //! `Enabling-admin-page`.
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Route, Secret, SecretFormat, Service,
     SettingProblem, Upstream, Volume,
@@ -56,8 +57,6 @@ pub struct Vaultwarden {
     /// login whose password is read from an environment variable. Without it, mail is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Smtp>,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 impl Vaultwarden {
@@ -68,16 +67,9 @@ impl Vaultwarden {
             host: host.into(),
             signups_allowed: false,
             smtp: None,
-            id: None,
         }
     }
 
-    /// Use another id than `vaultwarden`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// Send mail through this SMTP server.
     #[must_use]
@@ -94,15 +86,12 @@ impl Vaultwarden {
     }
 }
 
+#[catalog_app(
+    kind = "vaultwarden",
+    summary = "A Bitwarden-compatible password manager",
+    example = Self::new("vault.example.com")
+)]
 impl App for Vaultwarden {
-    fn kind(&self) -> &str {
-        "vaultwarden"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("vaultwarden")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         self.smtp.as_ref().map(Smtp::check).unwrap_or_default()
     }
@@ -167,18 +156,5 @@ impl App for Vaultwarden {
         ));
         c.memory_hint_mib(128);
         c
-    }
-}
-
-impl crate::CatalogApp for Vaultwarden {
-    const KIND: &'static str = "vaultwarden";
-    const SUMMARY: &'static str = "A Bitwarden-compatible password manager";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("vault.example.com")
     }
 }

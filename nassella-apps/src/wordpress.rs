@@ -35,6 +35,7 @@
 //! `mariadb/content.md` (`MARIADB_*`, `healthcheck.sh`, `MARIADB_AUTO_UPGRADE`); WP-CLI
 //! `core install` / `core is-installed`.
 
+use crate::catalog_app;
 use nassella_core::{
     App, AppContext, BackupHook, Contribution, Healthcheck, Network, OneOffJob, Route, Secret,
     SecretFormat, SecretRef, Service, SettingProblem, Upstream, Volume,
@@ -88,8 +89,6 @@ pub struct WordPress {
     #[serde(default = "default_max_upload_mb")]
     #[schemars(range(min = 1))]
     pub max_upload_mb: u32,
-    #[serde(skip)]
-    id: Option<String>,
 }
 
 fn default_admin_user() -> String {
@@ -114,16 +113,9 @@ impl WordPress {
             admin_user: default_admin_user(),
             title: default_title(),
             max_upload_mb: default_max_upload_mb(),
-            id: None,
         }
     }
 
-    /// Use another id than `wordpress`.
-    #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
 
     /// The administrator created at installation.
     #[must_use]
@@ -147,15 +139,12 @@ impl WordPress {
     }
 }
 
+#[catalog_app(
+    kind = "wordpress",
+    summary = "Websites and blogs (WordPress with MariaDB)",
+    example = Self::new("www.example.com", "admin@example.com")
+)]
 impl App for WordPress {
-    fn kind(&self) -> &str {
-        "wordpress"
-    }
-
-    fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("wordpress")
-    }
-
     fn check(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         let user_ok = (1..=60).contains(&self.admin_user.len())
@@ -327,18 +316,5 @@ impl App for WordPress {
         c.backup_hook(BackupHook::new("db", ["sh", "-c", dump.as_str()]));
         c.memory_hint_mib(512);
         c
-    }
-}
-
-impl crate::CatalogApp for WordPress {
-    const KIND: &'static str = "wordpress";
-    const SUMMARY: &'static str = "Websites and blogs (WordPress with MariaDB)";
-
-    fn with_id(self, id: &str) -> Self {
-        self.id(id)
-    }
-
-    fn example() -> Self {
-        Self::new("www.example.com", "admin@example.com")
     }
 }

@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::{instance, stack_of};
+use common::{instance, stack_of, Named};
 use nassella_apps::blocks::smtp::Smtp;
 use nassella_apps::outline::OutlineOidc;
 use nassella_apps::{Forgejo, Ghost, Nextcloud, Outline, Vaultwarden};
-use nassella_core::{build, compose, App, Bundle, Keys, MasterKey};
+use nassella_core::{build, compose, Bundle, Keys, MasterKey};
 
 const PASSWORD: &str = "mail-Passw0rd";
 
@@ -18,8 +18,9 @@ fn smtp() -> Smtp {
 }
 
 /// Build one app with the mail password supplied; every file of the app, joined (readable views).
-fn app_files(app: Box<dyn App>) -> (String, Bundle) {
-    let id = app.id().to_owned();
+fn app_files(app: impl Into<Named>) -> (String, Bundle) {
+    let app = app.into();
+    let id = app.id.clone();
     let stack = stack_of(instance(), vec![app]);
     let keys = Keys::new(MasterKey::insecure_test_key()).provide("MAIL_PW", PASSWORD);
     let b = build(&stack, &keys)
@@ -50,8 +51,8 @@ fn oidc() -> OutlineOidc {
 }
 
 /// The report of composing `app` alone, which must fail.
-fn errors(app: Box<dyn App>) -> String {
-    compose(&stack_of(instance(), vec![app]))
+fn errors(app: impl Into<Named>) -> String {
+    compose(&stack_of(instance(), vec![app.into()]))
         .unwrap_err()
         .to_string()
 }
@@ -64,7 +65,7 @@ fn has(all: &str, lines: &[&str]) {
 
 #[test]
 fn vaultwarden_sends_mail_through_the_configured_server() {
-    let (all, _) = app_files(Box::new(Vaultwarden::new("vault.example.com").smtp(smtp())));
+    let (all, _) = app_files(Vaultwarden::new("vault.example.com").smtp(smtp()));
     has(
         &all,
         &[
@@ -76,15 +77,13 @@ fn vaultwarden_sends_mail_through_the_configured_server() {
             "SMTP_PASSWORD='<secret:vaultwarden/smtp-password>'",
         ],
     );
-    let (all, _) = app_files(Box::new(
-        Vaultwarden::new("vault.example.com").smtp(smtp().tls(465)),
-    ));
+    let (all, _) = app_files(Vaultwarden::new("vault.example.com").smtp(smtp().tls(465)));
     has(&all, &["SMTP_SECURITY: force_tls", "SMTP_PORT: '465'"]);
 }
 
 #[test]
 fn forgejo_turns_its_mailer_on_only_with_smtp() {
-    let (all, _) = app_files(Box::new(Forgejo::new("git.example.com").smtp(smtp())));
+    let (all, _) = app_files(Forgejo::new("git.example.com").smtp(smtp()));
     has(
         &all,
         &[
@@ -98,14 +97,14 @@ fn forgejo_turns_its_mailer_on_only_with_smtp() {
         ],
     );
     // app.ini keeps earlier settings: without smtp, mail is switched off explicitly.
-    let (all, _) = app_files(Box::new(Forgejo::new("git.example.com")));
+    let (all, _) = app_files(Forgejo::new("git.example.com"));
     has(&all, &["FORGEJO__mailer__ENABLED: 'false'"]);
     assert!(!all.contains("SMTP_ADDR"), "{all}");
 }
 
 #[test]
 fn nextcloud_gives_mail_to_the_app_and_to_cron() {
-    let (all, b) = app_files(Box::new(Nextcloud::new("cloud.example.com").smtp(smtp())));
+    let (all, b) = app_files(Nextcloud::new("cloud.example.com").smtp(smtp()));
     has(
         &all,
         &[
@@ -136,7 +135,7 @@ fn nextcloud_gives_mail_to_the_app_and_to_cron() {
 fn mail_settings_mistakes_are_reported_at_their_field() {
     let mut bad = Smtp::new("smtp.example.com", "not-an-address");
     bad.username = Some("someone".into());
-    let report = errors(Box::new(Vaultwarden::new("vault.example.com").smtp(bad)));
+    let report = errors(Vaultwarden::new("vault.example.com").smtp(bad));
     for path in [
         "apps.vaultwarden.smtp.from",
         "apps.vaultwarden.smtp.password_env",
@@ -144,7 +143,7 @@ fn mail_settings_mistakes_are_reported_at_their_field() {
         assert!(report.contains(path), "{path} not in:\n{report}");
     }
     let odd = Smtp::new("smtp.example.com", "a@example.com").login("a@example.com", "lower_case");
-    let report = errors(Box::new(Vaultwarden::new("vault.example.com").smtp(odd)));
+    let report = errors(Vaultwarden::new("vault.example.com").smtp(odd));
     assert!(
         report.contains("apps.vaultwarden.smtp.password_env")
             && report.contains("lower_case")
@@ -155,11 +154,11 @@ fn mail_settings_mistakes_are_reported_at_their_field() {
 
 #[test]
 fn ghost_sends_its_transactional_mail_and_verification_needs_it() {
-    let (all, _) = app_files(Box::new(
+    let (all, _) = app_files(
         Ghost::new("blog.example.com")
             .smtp(smtp().tls(465))
             .staff_device_verification(true),
-    ));
+    );
     has(
         &all,
         &[
@@ -173,9 +172,7 @@ fn ghost_sends_its_transactional_mail_and_verification_needs_it() {
             "security__staffDeviceVerification: 'true'",
         ],
     );
-    let report = errors(Box::new(
-        Ghost::new("blog.example.com").staff_device_verification(true),
-    ));
+    let report = errors(Ghost::new("blog.example.com").staff_device_verification(true));
     assert!(
         report.contains("apps.ghost.staff_device_verification") && report.contains("smtp"),
         "{report}"
@@ -185,9 +182,7 @@ fn ghost_sends_its_transactional_mail_and_verification_needs_it() {
 #[test]
 fn outline_mails_sign_in_links_and_takes_an_issued_client_secret_from_the_environment() {
     let issued = oidc().client_secret_env("MAIL_PW");
-    let (all, _) = app_files(Box::new(
-        Outline::new("wiki.example.com").smtp(smtp()).oidc(issued),
-    ));
+    let (all, _) = app_files(Outline::new("wiki.example.com").smtp(smtp()).oidc(issued));
     has(
         &all,
         &[
@@ -202,7 +197,7 @@ fn outline_mails_sign_in_links_and_takes_an_issued_client_secret_from_the_enviro
     // The issued secret is the environment's value, not a derived one.
     let stack = stack_of(
         instance(),
-        vec![Box::new(
+        vec![Named::from(
             Outline::new("wiki.example.com").oidc(oidc().client_secret_env("WIKI_OIDC_SECRET")),
         )],
     );

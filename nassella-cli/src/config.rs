@@ -431,8 +431,8 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
             continue;
         };
         let settings = serde_json::to_value(&table).expect("TOML tables convert to JSON");
-        match (entry.from_settings)(&id, settings) {
-            Ok(app) => stack = stack.app_at(app, origin),
+        match (entry.from_settings)(settings) {
+            Ok(app) => stack = stack.app_at(id.as_str(), app, origin),
             Err(e) => {
                 // Point at the offending key when serde names one.
                 let key = e

@@ -24,9 +24,6 @@ impl App for Appender {
     fn kind(&self) -> &str {
         "appender"
     }
-    fn id(&self) -> &str {
-        "jobs"
-    }
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());
@@ -80,7 +77,7 @@ impl Instance {
 
     /// `nassella local up` of `app` on the data root `data`.
     fn up(&self, env: &TestEnv, data: &Path, app: Appender) -> Output {
-        let stack = env.stack(data, vec![Box::new(app)]);
+        let stack = env.stack(data, vec![("jobs", Box::new(app))]);
         let built = build(&stack, &keys()).unwrap_or_else(|r| panic!("{r}"));
         let ignition = env.path("bundle").join("ignition.json");
         std::fs::write(&ignition, built.bundle.ignition()).unwrap();

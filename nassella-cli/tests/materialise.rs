@@ -9,9 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use nassella_cli::materialise::{materialise, Options, Report, PRESET_FILE};
-use nassella_core::{
-    build, App, Artifact, Backup, Instance, Keys, MasterKey, Origin, Provider, Stack,
-};
+use nassella_core::{build, Artifact, Backup, Instance, Keys, MasterKey, Origin, Provider, Stack};
 use nassella_testkit as kit;
 
 fn keys() -> Keys {
@@ -54,12 +52,8 @@ fn catalog_stack() -> Stack {
     let mut s = Stack::new(Instance::new("catalog").provider(Provider::DigitalOcean)).backup(
         Backup::new("s3:s3.eu-central-003.backblazeb2.com/catalog/catalog"),
     );
-    let apps: Vec<Box<dyn App>> = nassella_apps::catalog()
-        .iter()
-        .map(|e| (e.example)())
-        .collect();
-    for a in apps {
-        s = s.app_at(a, Origin::file_line("catalog", 1));
+    for e in nassella_apps::catalog() {
+        s = s.app_at(e.kind, (e.example)(), Origin::file_line("catalog", 1));
     }
     s
 }
@@ -249,7 +243,7 @@ fn every_example_config_matches_the_real_files_stage() {
 fn the_whole_catalog_matches_the_real_files_stage() {
     let report = same_as_ignition("catalog", catalog_stack());
     for e in nassella_apps::catalog() {
-        let id = (e.example)().id().to_owned();
+        let id = e.kind;
         assert!(
             report
                 .enabled_units

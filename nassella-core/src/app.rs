@@ -40,14 +40,10 @@ use crate::stack::Instance;
 /// }
 /// ```
 pub trait App: Debug + Send + Sync {
-    /// The catalog name of this kind of app, e.g. `nextcloud`.
+    /// The catalog name of this kind of app, e.g. `nextcloud`. It is also the app's id in a
+    /// stack unless the stack entry names another ([`Stack::app_as`](crate::Stack::app_as)):
+    /// the id belongs to the stack, not to the app, so an app never stores one.
     fn kind(&self) -> &str;
-
-    /// The id of this app in the stack. Defaults to [`App::kind`]; apps that can appear twice
-    /// in one stack let the user choose another.
-    fn id(&self) -> &str {
-        self.kind()
-    }
 
     /// Everything the app needs, as a value. Called even when [`App::check`] reports problems
     /// (so every problem is found in one pass): it must not panic on settings `check` rejects.

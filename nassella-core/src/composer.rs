@@ -328,7 +328,7 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
     let mut apps = Vec::new();
 
     for sa in &stack.apps {
-        let id = sa.app.id().to_owned();
+        let id = sa.id.clone();
         let base = format!("apps.{id}");
         let origin = &sa.origin;
         if !valid_name(&id, MAX_APP_ID) {

@@ -480,9 +480,10 @@ impl Backup {
     }
 }
 
-/// One app in a stack, with where it was added.
+/// One app in a stack: its id, the app, and where it was added.
 #[derive(Debug)]
 pub struct StackApp {
+    pub(crate) id: String,
     pub(crate) app: Box<dyn App>,
     pub(crate) origin: Origin,
 }
@@ -536,18 +537,33 @@ impl Stack {
         self
     }
 
-    /// Add an app; problems with it will name this line.
+    /// Add an app under its kind as id (`nextcloud`); problems with it will name this line.
     #[track_caller]
     #[must_use]
     pub fn app(self, app: impl App + 'static) -> Self {
         let origin = Origin::caller();
-        self.app_at(Box::new(app), origin)
+        let id = app.kind().to_owned();
+        self.app_at(id, Box::new(app), origin)
     }
 
-    /// Add a boxed app declared at `origin` (used by config-file readers).
+    /// Add an app under the id `id` (DNS-safe; it names the app's compose project, folders and
+    /// units), e.g. `cloud`, so one stack can hold two of a kind.
+    #[track_caller]
     #[must_use]
-    pub fn app_at(mut self, app: Box<dyn App>, origin: Origin) -> Self {
-        self.apps.push(StackApp { app, origin });
+    pub fn app_as(self, id: impl Into<String>, app: impl App + 'static) -> Self {
+        let origin = Origin::caller();
+        self.app_at(id, Box::new(app), origin)
+    }
+
+    /// Add a boxed app under `id`, declared at `origin` (used by config-file readers, where the
+    /// id is the table key: `[apps.<id>]`).
+    #[must_use]
+    pub fn app_at(mut self, id: impl Into<String>, app: Box<dyn App>, origin: Origin) -> Self {
+        self.apps.push(StackApp {
+            id: id.into(),
+            app,
+            origin,
+        });
         self
     }
 
@@ -582,6 +598,6 @@ impl Stack {
 
     /// Ids of the apps, in order.
     pub fn app_ids(&self) -> impl Iterator<Item = &str> {
-        self.apps.iter().map(|a| a.app.id())
+        self.apps.iter().map(|a| a.id.as_str())
     }
 }

@@ -17,10 +17,6 @@ impl App for Full {
         "full"
     }
 
-    fn id(&self) -> &str {
-        "full"
-    }
-
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         let data = c.volume(Volume::new("data").backed_up());

@@ -21,10 +21,8 @@ impl std::fmt::Debug for Custom {
 }
 
 impl App for Custom {
+    // The kind doubles as the id: `.app(web("a", …))` adds it as `a`.
     fn kind(&self) -> &str {
-        "custom"
-    }
-    fn id(&self) -> &str {
         self.id
     }
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {
@@ -48,9 +46,6 @@ struct Checked {
 
 impl App for Checked {
     fn kind(&self) -> &str {
-        "checked"
-    }
-    fn id(&self) -> &str {
         self.inner.id
     }
     fn contribute(&self, cx: &AppContext<'_>) -> Contribution {

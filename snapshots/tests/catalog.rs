@@ -11,17 +11,18 @@ fn keys() -> Keys {
     Keys::new(MasterKey::insecure_test_key())
 }
 
-fn stack_of(provider: Provider, apps: Vec<Box<dyn App>>) -> Stack {
+/// A stack of `apps`, each (id, app).
+fn stack_of(provider: Provider, apps: Vec<(&str, Box<dyn App>)>) -> Stack {
     let mut s = Stack::new(Instance::new("catalog").provider(provider)).backup(Backup::new(
         "s3:s3.eu-central-003.backblazeb2.com/catalog/catalog",
     ));
-    for a in apps {
-        s = s.app_at(a, Origin::file_line("catalog", 1));
+    for (id, a) in apps {
+        s = s.app_at(id, a, Origin::file_line("catalog", 1));
     }
     s
 }
 
-fn ignition_size(provider: Provider, apps: Vec<Box<dyn App>>) -> usize {
+fn ignition_size(provider: Provider, apps: Vec<(&str, Box<dyn App>)>) -> usize {
     build(&stack_of(provider, apps), &keys())
         .unwrap_or_else(|r| panic!("{r}"))
         .bundle
@@ -40,8 +41,8 @@ fn examples() -> Vec<(&'static str, Box<dyn App>)> {
 fn a_snapshot_per_app() {
     let mut expected = BTreeSet::new();
     for (kind, app) in examples() {
-        let id = app.id().to_owned();
-        let b = build(&stack_of(Provider::Hetzner, vec![app]), &keys())
+        let id = kind;
+        let b = build(&stack_of(Provider::Hetzner, vec![(id, app)]), &keys())
             .unwrap_or_else(|r| panic!("{kind}: {r}"));
         let app_dir = format!("instance/etc/nassella/apps/{id}/");
         for (path, bytes) in b.bundle.files() {
@@ -77,10 +78,7 @@ fn a_snapshot_per_app() {
 #[test]
 fn the_full_catalog_passes_the_real_ignition() {
     let server = kit::serve_file_http(&kit::compose_binary_path());
-    let mut stack = stack_of(
-        Provider::DigitalOcean,
-        examples().into_iter().map(|(_, a)| a).collect(),
-    );
+    let mut stack = stack_of(Provider::DigitalOcean, examples());
     let instance = stack
         .instance()
         .clone()
@@ -100,7 +98,7 @@ fn the_full_catalog_passes_the_real_ignition() {
         .unwrap()
         .success());
     for e in nassella_apps::catalog() {
-        let id = (e.example)().id().to_owned();
+        let id = e.kind;
         assert!(
             root.exists(&format!("etc/nassella/apps/{id}/compose.yaml")),
             "{id}"
@@ -116,23 +114,18 @@ fn the_full_catalog_passes_the_real_ignition() {
 /// The table of Ignition sizes in docs/apps/README.md is what the code renders today.
 #[test]
 fn size_table_is_current() {
-    let base = ignition_size(
-        Provider::Hetzner,
-        vec![Box::new(
-            nassella_apps::Hello::new("base.example.com").id("base"),
-        )],
-    );
+    let base_app = || -> (&str, Box<dyn App>) {
+        (
+            "base",
+            Box::new(nassella_apps::Hello::new("base.example.com")),
+        )
+    };
+    let base = ignition_size(Provider::Hetzner, vec![base_app()]);
     let mut rows: Vec<(&str, &str, usize, usize, Option<u32>)> = Vec::new();
     for e in nassella_apps::catalog() {
-        let alone = ignition_size(Provider::Hetzner, vec![(e.example)()]);
-        let with_base = ignition_size(
-            Provider::Hetzner,
-            vec![
-                Box::new(nassella_apps::Hello::new("base.example.com").id("base")),
-                (e.example)(),
-            ],
-        );
-        let stack = stack_of(Provider::Hetzner, vec![(e.example)()]);
+        let alone = ignition_size(Provider::Hetzner, vec![(e.kind, (e.example)())]);
+        let with_base = ignition_size(Provider::Hetzner, vec![base_app(), (e.kind, (e.example)())]);
+        let stack = stack_of(Provider::Hetzner, vec![(e.kind, (e.example)())]);
         let mem = nassella_core::compose(&stack).unwrap().apps()[0].memory_hint_mib();
         rows.push((e.kind, e.summary, alone, with_base - base, mem));
     }
@@ -140,16 +133,13 @@ fn size_table_is_current() {
     let mut by_cost: Vec<_> = rows.iter().map(|r| (r.3, r.0)).collect();
     by_cost.sort_by(|a, b| b.cmp(a));
     let heaviest: Vec<&str> = by_cost.iter().take(10).map(|(_, k)| *k).collect();
-    let heaviest_apps: Vec<Box<dyn App>> = nassella_apps::catalog()
+    let heaviest_apps: Vec<(&str, Box<dyn App>)> = nassella_apps::catalog()
         .iter()
         .filter(|e| heaviest.contains(&e.kind))
-        .map(|e| (e.example)())
+        .map(|e| (e.kind, (e.example)()))
         .collect();
     let worst10 = ignition_size(Provider::DigitalOcean, heaviest_apps);
-    let all = ignition_size(
-        Provider::DigitalOcean,
-        examples().into_iter().map(|(_, a)| a).collect(),
-    );
+    let all = ignition_size(Provider::DigitalOcean, examples());
 
     let mut doc = String::from(
         "# The app catalog\n\n\

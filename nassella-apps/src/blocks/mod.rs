@@ -1,5 +1,5 @@
-//! Building blocks: services that several catalog apps declare the same way (a Postgres
-//! database, a Redis or Valkey cache). Each is a small builder that adds its service, volumes,
+//! Building blocks: what several catalog apps declare the same way (a Postgres database, a
+//! Redis or Valkey cache, the first administrator's account). Each is a small builder that adds its service, volumes,
 //! network, secret and backup hook to an app's [`nassella_core::Contribution`] and returns the
 //! handles the app's own services need.
 //!
@@ -17,6 +17,7 @@
 //! );
 //! ```
 
+pub mod first_admin;
 pub mod postgres;
 pub mod redis;
 pub mod smtp;

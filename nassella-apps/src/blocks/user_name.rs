@@ -1,4 +1,5 @@
-//! The check every app with a first administrator needs: a user name the app accepts.
+//! The checks every app with a first administrator needs: a user name the app accepts, and an
+//! email address it will take.
 
 /// Which letters a user name may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,18 @@ pub fn user_name_problem(
     Some(format!("{field} `{name}` must be 1 to {max} {list}"))
 }
 
+/// Why `email` (the value of setting `field`) is not an address like `alice@example.com`:
+/// something before one `@`, a dotted domain after it, no white space or quotes (it is passed
+/// to the app's command line inside quotes).
+#[must_use]
+pub fn email_problem(field: &str, email: &str) -> Option<String> {
+    let ok = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+    }) && !email
+        .contains(|c: char| c.is_whitespace() || c.is_control() || c == '\'' || c == '"');
+    (!ok).then(|| format!("{field} `{email}` is not an email address like `alice@example.com`"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +73,21 @@ mod tests {
         );
         assert!(user_name_problem("admin_user", "Alice", 64, Letters::Lowercase, "._=-").is_some());
         assert!(user_name_problem("admin_user", &"a".repeat(65), 64, Letters::Any, "").is_some());
+    }
+
+    #[test]
+    fn email_addresses() {
+        assert_eq!(email_problem("admin_email", "me@git.example.com"), None);
+        for bad in [
+            "",
+            "me",
+            "@example.com",
+            "me@localhost",
+            "a b@example.com",
+            "me@x@y.com",
+            "\"@x.com",
+        ] {
+            assert!(email_problem("admin_email", bad).is_some(), "{bad:?}");
+        }
     }
 }

@@ -35,11 +35,48 @@ pub fn instance() -> Instance {
         .server_type("cx53")
 }
 
-pub fn stack_of(instance: Instance, apps: Vec<Box<dyn App>>) -> Stack {
+/// A stack entry: an app and the id the stack gives it (the app itself has none). From any app
+/// under its kind, or with [`NamedExt::id`] under another id.
+#[derive(Debug)]
+pub struct Named {
+    pub id: String,
+    pub app: Box<dyn App>,
+}
+
+impl<T: App + 'static> From<T> for Named {
+    fn from(app: T) -> Self {
+        Self {
+            id: app.kind().to_owned(),
+            app: Box::new(app),
+        }
+    }
+}
+
+/// The example of `entry` under its kind.
+pub fn example(entry: &Entry) -> Named {
+    Named {
+        id: entry.kind.to_owned(),
+        app: (entry.example)(),
+    }
+}
+
+/// `app.id("cloud")`: the app as a stack entry under another id than its kind.
+pub trait NamedExt: App + Sized + 'static {
+    fn id(self, id: &str) -> Named {
+        Named {
+            id: id.to_owned(),
+            app: Box::new(self),
+        }
+    }
+}
+
+impl<T: App + 'static> NamedExt for T {}
+
+pub fn stack_of(instance: Instance, apps: Vec<Named>) -> Stack {
     let mut stack = Stack::new(instance).backup(Backup::new("s3:s3.example.com/b/p"));
-    for (i, app) in apps.into_iter().enumerate() {
+    for (i, Named { id, app }) in apps.into_iter().enumerate() {
         let line = u32::try_from(i + 1).expect("few apps");
-        stack = stack.app_at(app, Origin::file_line("test", line));
+        stack = stack.app_at(id, app, Origin::file_line("test", line));
     }
     stack
 }
@@ -49,7 +86,7 @@ pub fn keys() -> Keys {
 }
 
 /// Compose `apps`; fail the test with the whole report on any error or warning.
-pub fn compose_clean(instance: Instance, apps: Vec<Box<dyn App>>, what: &str) -> ValidatedStack {
+pub fn compose_clean(instance: Instance, apps: Vec<Named>, what: &str) -> ValidatedStack {
     let stack = stack_of(instance, apps);
     let v = compose(&stack).unwrap_or_else(|r| panic!("{what}: compose failed:\n{r}"));
     assert!(
@@ -60,12 +97,13 @@ pub fn compose_clean(instance: Instance, apps: Vec<Box<dyn App>>, what: &str) ->
     v
 }
 
-pub fn render_one(app: Box<dyn App>) -> (ValidatedStack, Bundle) {
+pub fn render_one(app: impl Into<Named>) -> (ValidatedStack, Bundle) {
     render_on(instance(), app)
 }
 
-pub fn render_on(instance: Instance, app: Box<dyn App>) -> (ValidatedStack, Bundle) {
-    let what = format!("{} `{}`", app.kind(), app.id());
+pub fn render_on(instance: Instance, app: impl Into<Named>) -> (ValidatedStack, Bundle) {
+    let app = app.into();
+    let what = format!("{} `{}`", app.app.kind(), app.id);
     let v = compose_clean(instance, vec![app], &what);
     let b = render(&v, &keys()).unwrap_or_else(|r| panic!("{what}: {r}"));
     (v, b)
@@ -127,9 +165,12 @@ pub fn site_block(caddyfile: &str, host: &str) -> String {
 pub fn assert_exact_round_trip<T: CatalogApp + serde::Serialize>() {
     let settings = serde_json::to_value(T::example()).expect("settings serialize");
     let entry = Entry::of::<T>();
-    let from_config = (entry.from_settings)(T::KIND, settings.clone()).expect("settings accepted");
-    let (_, direct) = render_one(Box::new(T::example()));
-    let (_, via_config) = render_one(from_config);
+    let from_config = (entry.from_settings)(settings.clone()).expect("settings accepted");
+    let (_, direct) = render_one(T::example());
+    let (_, via_config) = render_one(Named {
+        id: T::KIND.to_owned(),
+        app: from_config,
+    });
     assert_eq!(
         direct,
         via_config,
@@ -154,8 +195,8 @@ pub fn assert_secrets_hidden(b: &Bundle, id: &str, secrets: &[(&str, SecretForma
 
 /// The paths of the `InvalidSettings` errors composing `app` alone reports; each names the line
 /// that added the app.
-pub fn setting_problems(app: Box<dyn App>) -> Vec<String> {
-    let r = compose(&stack_of(instance(), vec![app])).expect_err("bad settings are errors");
+pub fn setting_problems(app: impl Into<Named>) -> Vec<String> {
+    let r = compose(&stack_of(instance(), vec![app.into()])).expect_err("bad settings are errors");
     r.problems()
         .iter()
         .filter(|p| matches!(p.kind, ProblemKind::InvalidSettings(_)))
@@ -203,10 +244,22 @@ pub fn shell(c: &Yaml, service: &str, field: &str) -> String {
     argv[2].replace("$$", "$")
 }
 
-/// The settings of `kind` from JSON, read as a config file would.
-pub fn from_json(kind: &str, id: &str, settings: Json) -> Box<dyn App> {
-    (nassella_apps::find(kind).expect("registered").from_settings)(id, settings.clone())
-        .unwrap_or_else(|e| panic!("{kind}: {settings} rejected: {e}"))
+/// The settings of `kind` from JSON, read as a config file would, as the stack entry `id`.
+pub fn from_json(kind: &str, id: &str, settings: Json) -> Named {
+    from_entry(
+        &nassella_apps::find(kind).expect("registered"),
+        id,
+        settings,
+    )
+    .unwrap_or_else(|e| panic!("{kind}: rejected: {e}"))
+}
+
+/// The settings of `entry` from JSON, as the stack entry `id` (what `[apps.<id>]` gives).
+pub fn from_entry(entry: &Entry, id: &str, settings: Json) -> Result<Named, String> {
+    (entry.from_settings)(settings).map(|app| Named {
+        id: id.to_owned(),
+        app,
+    })
 }
 
 /// Every pre-backup hook line of the backup script for app `id`.
@@ -220,4 +273,67 @@ pub fn hooks<'a>(b: &'a Bundle, id: &str) -> Vec<&'a str> {
 
 pub fn unit<'a>(b: &'a Bundle, name: &str) -> &'a str {
     text(b, &format!("{UNITS}/{name}"))
+}
+
+/// Bytes in a MiB.
+pub const MIB: u64 = 1 << 20;
+
+pub fn services(compose: &Yaml) -> Vec<(String, &Yaml)> {
+    compose["services"]
+        .as_mapping()
+        .expect("services is a mapping")
+        .iter()
+        .map(|(k, v)| (k.as_str().expect("service name").to_owned(), v))
+        .collect()
+}
+
+/// Host ports a compose file publishes.
+pub fn published_ports(compose: &Yaml) -> Vec<String> {
+    services(compose)
+        .iter()
+        .flat_map(|(_, s)| strings(&s["ports"]))
+        .collect()
+}
+
+/// The single `BackupHook` of `app`, as (service, the shell script it runs).
+pub fn hook_script(app: &nassella_core::ValidatedApp) -> (String, String) {
+    let hooks = app.backup_hooks();
+    assert_eq!(hooks.len(), 1, "{}: one pre-backup hook", app.id());
+    let cmd = hooks[0].command();
+    let script = match cmd {
+        [sh, c, script] if sh == "sh" && c == "-c" => script.clone(),
+        other => other.join(" "),
+    };
+    (hooks[0].service().to_owned(), script)
+}
+
+/// A dump written to `file` through a temporary file renamed into place.
+pub fn assert_atomic_dump(script: &str, file: &str) {
+    assert!(
+        script.contains(&format!("{file}.tmp"))
+            && script.ends_with(&format!("&& mv {file}.tmp {file}")),
+        "the dump is not written atomically: {script}"
+    );
+}
+
+/// Where `service` mounts `volume`, read back from the validated app.
+pub fn mount_of<'a>(
+    app: &'a nassella_core::ValidatedApp,
+    service: &str,
+    volume: &str,
+) -> Option<&'a str> {
+    app.service(service)
+        .unwrap_or_else(|| panic!("no service {service}"))
+        .mount_target(volume)
+}
+
+pub fn excluded_paths(b: &Bundle) -> Vec<&str> {
+    text(b, EXCLUDES).lines().collect()
+}
+
+pub fn volume_excluded(app: &nassella_core::ValidatedApp, volume: &str) -> bool {
+    matches!(
+        app.volume(volume).and_then(|v| v.backup()),
+        Some(nassella_core::BackupPolicy::Exclude(_))
+    )
 }

@@ -207,9 +207,6 @@ mod tests {
         fn kind(&self) -> &str {
             "jobs"
         }
-        fn id(&self) -> &str {
-            "jobs"
-        }
         fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
             let mut c = Contribution::new();
             c.service(Service::new("web", "example/web:1.0").port(8080));
@@ -238,7 +235,10 @@ mod tests {
             "me@example.com",
         ))
         // Its units' names start with `nassella-once-jobs-` too.
-        .app(nassella_apps::WordPress::new("x.example.com", "me@example.com").id("jobs-x"));
+        .app_as(
+            "jobs-x",
+            nassella_apps::WordPress::new("x.example.com", "me@example.com"),
+        );
         let built = build(&stack, &Keys::new(MasterKey::insecure_test_key()))
             .unwrap_or_else(|r| panic!("{r}"));
         let root = tempfile::tempdir().unwrap();
