@@ -323,13 +323,20 @@ impl Worker {
             return;
         }
         let lost = Arc::new(Notify::new());
-        let beat = tokio::spawn(heartbeat(self.clone(), job.id, job.attempt, lost.clone()));
+        // Aborted when this future ends or is dropped (a worker shut down mid-job must stop
+        // heartbeating, or its job would never be taken over).
+        let beat = AbortOnDrop(tokio::spawn(heartbeat(
+            self.clone(),
+            job.id,
+            job.attempt,
+            lost.clone(),
+        )));
         let run = handler.run(&job, &log);
         let result = tokio::select! {
             r = run => Some(r),
             () = lost.notified() => None,
         };
-        beat.abort();
+        drop(beat);
         match result {
             None => {
                 // The handler's future is dropped here: its child processes (spawned with
@@ -443,6 +450,15 @@ async fn heartbeat(w: Worker, job: Uuid, attempt: i32, lost: Arc<Notify>) {
                 }
             }
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
