@@ -10,6 +10,7 @@
 mod log;
 pub mod pg;
 mod queue;
+pub mod terraform;
 pub mod tfstate;
 mod worker;
 
