@@ -7,6 +7,7 @@
 //!   number of replicas), heartbeats, takes over the jobs of dead replicas, and runs them through
 //!   a [`Handler`].
 
+pub mod control;
 mod log;
 pub mod pg;
 mod queue;

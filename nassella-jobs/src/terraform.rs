@@ -4,10 +4,8 @@
 use std::path::Path;
 use std::process::Stdio;
 
+use crate::log::{copy_lines, Log, Stream};
 use anyhow::{Context as _, Result};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-
-use crate::log::{Log, Stream};
 
 /// Run `terraform -chdir=<dir> <args>` with `env` added, streaming its output to `log`, and
 /// return its exit code. The process is killed if the returned future is dropped (a worker that
@@ -34,29 +32,11 @@ pub async fn run(dir: &Path, args: &[String], env: &[(String, String)], log: &Lo
         .kill_on_drop(true)
         .spawn()
         .context("running terraform (install Terraform >= 1.4 and put it on PATH)")?;
-    let out = pump(child.stdout.take(), Stream::Stdout, log.clone());
-    let err = pump(child.stderr.take(), Stream::Stderr, log.clone());
+    let out = copy_lines(child.stdout.take(), Stream::Stdout, log.clone(), |_| {});
+    let err = copy_lines(child.stderr.take(), Stream::Stderr, log.clone(), |_| {});
     let (status, (), ()) = tokio::join!(child.wait(), out, err);
     Ok(status
         .context("waiting for terraform")?
         .code()
         .unwrap_or(-1))
-}
-
-async fn pump(pipe: Option<impl tokio::io::AsyncRead + Unpin>, stream: Stream, log: Log) {
-    let Some(pipe) = pipe else { return };
-    // Bytes, not `lines()`: a line that is not UTF-8 must not stop the reading (Terraform
-    // would block on a full pipe).
-    let mut reader = BufReader::new(pipe);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => log.line(
-                stream,
-                String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']),
-            ),
-        }
-    }
 }
