@@ -188,7 +188,13 @@ impl Worker {
             // a next job), or the poll interval (takeovers need no notification).
             tokio::select! {
                 () = &mut shutdown => break 'outer,
-                _ = listener.recv() => {}
+                n = listener.recv() => {
+                    // Down database: recv fails at once (it reconnects on the next call);
+                    // do not spin.
+                    if n.is_err() {
+                        tokio::time::sleep(self.poll).await;
+                    }
+                }
                 () = freed.notified() => {}
                 () = tokio::time::sleep(self.poll) => {}
             }

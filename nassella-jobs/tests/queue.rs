@@ -13,10 +13,13 @@ use nassella_jobs::{Handler, Job, JobError, JobState, Log, Outcome, Worker};
 use serde_json::json;
 use uuid::Uuid;
 
+/// One run: (instance, n, start, end).
+type Ran = (Uuid, i64, Instant, Instant);
+
 /// Sleeps `ms` (from the job's args), records when it ran, logs a line; fails when asked.
 #[derive(Clone, Default)]
 struct Sleeper {
-    runs: Arc<Mutex<Vec<(Uuid, i64, Instant, Instant)>>>,
+    runs: Arc<Mutex<Vec<Ran>>>,
 }
 
 #[async_trait]
