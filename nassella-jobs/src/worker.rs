@@ -62,6 +62,14 @@ pub trait Handler: Send + Sync + 'static {
     async fn run(&self, job: &Job, log: &Log) -> Result<Outcome, JobError>;
 }
 
+/// A shared handler is a handler (the web app keeps one in its state and gives workers a clone).
+#[async_trait]
+impl<H: Handler> Handler for Arc<H> {
+    async fn run(&self, job: &Job, log: &Log) -> Result<Outcome, JobError> {
+        self.as_ref().run(job, log).await
+    }
+}
+
 /// Claims and runs jobs. Several workers (in one process or many) share one queue.
 #[derive(Debug, Clone)]
 pub struct Worker {

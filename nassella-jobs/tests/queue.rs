@@ -254,14 +254,7 @@ async fn a_dead_workers_job_is_taken_over_after_the_timeout() {
             (2, "b".into(), Some("succeeded".into())),
         ]
     );
-    let log: Vec<String> = db
-        .queue
-        .logs(id, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.line)
-        .collect();
+    let log: Vec<String> = common::log_lines(&db.queue, id).await;
     assert!(
         log.iter()
             .any(|l| l == "resumed: attempt 2 on worker b (worker a stopped heartbeating)"),
@@ -300,22 +293,21 @@ async fn a_worker_that_lost_its_job_stops_it_and_cannot_overwrite_the_result() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // It says so in the log (written just after the handler stopped)…
+    loop {
+        let log = common::log_lines(&db.queue, id).await;
+        if log.iter().any(|l| l.starts_with("worker a lost this job")) {
+            break;
+        }
+        assert!(Instant::now() < end, "no `lost` line: {log:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …and wrote no result over the new owner's: the job is still the other's, running.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     a.abort();
     let job = db.queue.get(id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Running, "worker a wrote a result");
     assert_eq!(job.claimed_by.as_deref(), Some("other"));
-    let log: Vec<String> = db
-        .queue
-        .logs(id, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.line)
-        .collect();
-    assert!(
-        log.iter().any(|l| l.starts_with("worker a lost this job")),
-        "{log:?}"
-    );
 }
 
 #[tokio::test]
