@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
+use futures_util::FutureExt as _;
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
@@ -345,7 +346,9 @@ impl Worker {
             job.attempt,
             lost.clone(),
         )));
-        let run = handler.run(&job, &log);
+        // A panicking handler fails its job instead of leaving it to be taken over again and
+        // again.
+        let run = std::panic::AssertUnwindSafe(handler.run(&job, &log)).catch_unwind();
         let result = tokio::select! {
             r = run => Some(r),
             () = lost.notified() => None,
@@ -361,15 +364,26 @@ impl Worker {
                 ));
                 log.flush().await;
             }
-            Some(Ok(outcome)) => {
+            Some(Ok(Ok(outcome))) => {
                 log.info("succeeded");
                 log.flush().await;
                 self.finish(&job, "succeeded", Some(&outcome.0), None).await;
             }
-            Some(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 log.info(&format!("failed: {e}"));
                 log.flush().await;
                 self.finish(&job, "failed", None, Some(&e.0)).await;
+            }
+            Some(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let msg = format!("failed: the job's handler panicked ({what}); this is a bug in the web app, report it");
+                log.info(&msg);
+                log.flush().await;
+                self.finish(&job, "failed", None, Some(&msg)).await;
             }
         }
     }

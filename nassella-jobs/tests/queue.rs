@@ -350,3 +350,36 @@ async fn migrations_run_beside_another_migrator_and_twice() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+/// Panics.
+#[derive(Clone)]
+struct Panics;
+
+#[async_trait]
+impl Handler for Panics {
+    async fn run(&self, _job: &Job, _log: &Log) -> Result<Outcome, JobError> {
+        panic!("wrong turn")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_job_once() {
+    let db = common::db().await;
+    let id = db
+        .queue
+        .enqueue(Uuid::new_v4(), "x", &json!({}), "bob")
+        .await
+        .unwrap();
+    let w = spawn_worker(Worker::new(db.queue.clone(), "w"), Panics, 1);
+    let job = db.queue.wait(id, Duration::from_secs(20)).await.unwrap();
+    w.abort();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, 1);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap()
+            .contains("handler panicked (wrong turn)"),
+        "{job:?}"
+    );
+}
