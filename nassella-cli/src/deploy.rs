@@ -105,7 +105,8 @@ pub fn is_missing_repository(code: Option<i32>, stderr: &str) -> bool {
         || (code == Some(1) && stderr.contains("Is there a repository at the following location?"))
 }
 
-/// Write the target's module into the state folder.
+/// Write the target's module into the state folder (with the backend block
+/// `$NASSELLA_TF_BACKEND` names: [`crate::modules::write_backend`]).
 ///
 /// # Errors
 /// On I/O failure.
@@ -118,6 +119,7 @@ pub fn write_module(state: &StateDir, provider: Provider) -> Result<PathBuf> {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
     }
+    crate::modules::write_backend(&dir)?;
     Ok(dir)
 }
 
