@@ -489,6 +489,42 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
         seeded.insert(rel, snap);
     }
 
+    let (log, ending) = run_stages(&ignition, &root, &run_dir, config_json);
+
+    FilesStageRoot {
+        _tmp: tmp,
+        root,
+        log,
+        ending,
+        seeded,
+    }
+}
+
+/// Runs the real Ignition (`fetch-offline`, `fetch` if it asked for network, `files`) with
+/// `config_json` against the existing tree `root`, e.g. a Debian root file system that a VM
+/// will boot (the VM harness of `vm-tests`). Returns Ignition's log and how the files stage
+/// ended; the accepted endings are those of [`ignition_files_stage`].
+///
+/// # Panics
+///
+/// As [`ignition_files_stage`]: any other error, not root, Ignition missing.
+pub fn ignition_files_stage_into(root: &Path, config_json: &[u8]) -> (String, StageEnding) {
+    let ignition = ignition_binary_path();
+    require_tool("usermod");
+    assert!(
+        is_root_user(),
+        "nassella-testkit: the Ignition files stage must run as root (Ignition chowns files)"
+    );
+    let tmp = temp_dir("nassella-ignition-run");
+    run_stages(&ignition, root, tmp.path(), config_json)
+}
+
+fn run_stages(
+    ignition: &Path,
+    root: &Path,
+    run_dir: &Path,
+    config_json: &[u8],
+) -> (String, StageEnding) {
     let config = run_dir.join("config.ign");
     let cache = run_dir.join("config-cache.json");
     let state = run_dir.join("state");
@@ -499,9 +535,9 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
     let path = std::env::var("PATH").unwrap_or_default();
     let path = format!("{path}:/usr/sbin:/sbin");
     let stage = |name: &str| {
-        let mut cmd = Command::new(&ignition);
+        let mut cmd = Command::new(ignition);
         cmd.args(["-platform", "file", "-stage", name, "-root"])
-            .arg(&root)
+            .arg(root)
             .arg("-config-cache")
             .arg(&cache)
             .arg("-state-file")
@@ -509,7 +545,7 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
             .arg("-log-to-stdout")
             .env("PATH", &path)
             .env("IGNITION_CONFIG_FILE", &config)
-            .current_dir(&run_dir);
+            .current_dir(run_dir);
         if name == "fetch-offline" {
             cmd.arg("-neednet").arg(&neednet);
         }
@@ -574,13 +610,7 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
         )
     };
 
-    FilesStageRoot {
-        _tmp: tmp,
-        root,
-        log,
-        ending,
-        seeded,
-    }
+    (log, ending)
 }
 
 #[cfg(test)]
