@@ -239,3 +239,78 @@ fn a_volume_holding_another_filesystem_is_never_touched() {
         "the volume was written to"
     );
 }
+
+#[test]
+fn a_volume_whose_probe_is_ambivalent_is_never_formatted() {
+    let Some(World {
+        dir,
+        volume,
+        script,
+        bin,
+    }) = world()
+    else {
+        return;
+    };
+    // An ext4 filesystem with a second signature in its unused first sector (a bfs superblock
+    // at offset 0): `blkid -p` finds both and exits 8, "ambivalent". It is not blank.
+    run(Command::new("mkfs.ext4").args(["-q", "-F", &volume.dev]));
+    let other = dir.path().join("bfs.img");
+    std::fs::File::create(&other).unwrap().set_len(MIB).unwrap();
+    run(Command::new("mkfs.bfs").arg(&other));
+    run(Command::new("dd")
+        .arg(format!("if={}", other.display()))
+        .arg(format!("of={}", volume.dev))
+        .args(["bs=512", "count=1", "conv=notrunc"]));
+    let probe = Command::new("blkid")
+        .args(["-p", &volume.dev])
+        .output()
+        .unwrap();
+    assert_eq!(probe.status.code(), Some(8), "{}", show(&probe));
+    let before = std::fs::read(&volume.file).unwrap();
+
+    let (ok, log) = prepare(&script, &bin);
+    assert!(!ok, "the script must fail the unit:\n{log}");
+    assert!(log.contains("refusing to format"), "{log}");
+    assert!(
+        std::fs::read(&volume.file).unwrap() == before,
+        "the volume was written to:\n{log}"
+    );
+}
+
+#[test]
+fn the_script_waits_for_a_volume_attached_late_and_says_so() {
+    let Some(World {
+        dir,
+        volume,
+        script,
+        bin,
+    }) = world()
+    else {
+        return;
+    };
+    // Not attached yet: the link the provider's udev rule would create is missing.
+    let link = dir.path().join("by-id/scsi-0HC_Volume_1");
+    std::fs::remove_file(&link).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    // Progress every minute is too slow for a test: the same script with a 1 s period.
+    let text = std::fs::read_to_string(&script)
+        .unwrap()
+        .replace("PROGRESS_EVERY_S=60", "PROGRESS_EVERY_S=1");
+    std::fs::write(&script, text).unwrap();
+    let child = Command::new(&script)
+        .env("PATH", path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    std::os::unix::fs::symlink(&volume.dev, &link).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("still waiting for the data volume"), "{log}");
+    assert!(
+        log.contains("is blank: creating an ext4 filesystem"),
+        "{log}"
+    );
+    assert_eq!(volume.blkid("LABEL"), nassella_core::render::DATA_LABEL);
+}

@@ -415,49 +415,59 @@ fn a_full_data_disk_fails_the_backup_but_the_apps_come_back() {
 }
 
 #[test]
-fn the_metadata_firewall_rule_is_installed_once_in_docker_user() {
-    // The unit's own command, as rendered. It changes this machine's firewall, so the test
-    // removes the rule afterwards. No packet is sent to 169.254.169.254: this sandbox must not
-    // send traffic there, so the test checks the rule where Docker evaluates it.
+fn the_metadata_firewall_loads_its_own_table_on_the_forward_hook_idempotently() {
+    // The unit's own command, as rendered, run twice. It changes this machine's firewall, so
+    // the test removes the table afterwards. No packet is sent to 169.254.169.254: this sandbox
+    // must not send traffic there (the VM scenarios do, inside the guest), so the test reads
+    // the rules back from the kernel.
+    use nassella_core::render::firewall::{RULESET_PATH, TABLE, UNIT};
     let env = TestEnv::new();
     let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
     let unit = inst
         .root()
-        .read_to_string("etc/systemd/system/nassella-metadata-firewall.service");
+        .read_to_string(&format!("etc/systemd/system/{UNIT}"));
     let exec = unit
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("ExecStart");
-    let cmd = exec
-        .strip_prefix("/bin/sh -c '")
-        .and_then(|c| c.strip_suffix('\''))
-        .expect("sh -c form");
-    let rule = ["-d", "169.254.169.254/32", "-j", "REJECT"];
-    let count = || {
-        let list = must(Command::new("iptables").args(["-S", "DOCKER-USER"]));
-        list.lines()
-            .filter(|l| l.contains("-d 169.254.169.254/32") && l.contains("-j REJECT"))
-            .count()
-    };
-    let before = count();
-    for _ in 0..2 {
-        must(Command::new("sh").args(["-c", cmd]));
-    }
-    let after = count();
-    for _ in before..after {
-        let _ = Command::new("iptables")
-            .args(["-D", "DOCKER-USER"])
-            .args(rule)
-            .status();
-    }
-    assert_eq!(
-        after,
-        before.max(1),
-        "the rule is installed exactly once (idempotent)"
+    // On the server the ruleset is at its absolute path; here it is under the files-stage root.
+    let exec = exec.replace(
+        RULESET_PATH,
+        &inst.root().join(RULESET_PATH).to_string_lossy(),
     );
-    // DOCKER-USER is evaluated for container traffic: FORWARD jumps to it.
-    let forward = must(Command::new("iptables").args(["-S", "FORWARD"]));
-    assert!(forward.contains("-j DOCKER-USER"), "{forward}");
+    struct DropTable;
+    impl Drop for DropTable {
+        fn drop(&mut self) {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "inet", TABLE])
+                .status();
+        }
+    }
+    let _cleanup = DropTable;
+    for _ in 0..2 {
+        must(Command::new("sh").args(["-c", &exec]));
+    }
+    let listed = must(Command::new("nft").args(["-j", "list", "table", "inet", TABLE]));
+    let json: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let items = json["nftables"].as_array().unwrap();
+    let chains: Vec<_> = items.iter().filter_map(|i| i.get("chain")).collect();
+    assert_eq!(chains.len(), 1, "{listed}");
+    assert_eq!(chains[0]["hook"], "forward", "{listed}");
+    assert_eq!(chains[0]["type"], "filter", "{listed}");
+    let rules: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .map(|r| r["expr"].to_string())
+        .collect();
+    assert_eq!(
+        rules.len(),
+        2,
+        "each rule exactly once after two loads: {listed}"
+    );
+    assert!(
+        rules[0].contains("169.254.169.254") && rules[0].contains("reject"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -473,7 +483,7 @@ fn the_weekly_check_passes_and_every_outcome_is_posted_to_the_notify_url() {
     {
         let bodies = bodies.clone();
         thread::spawn(move || {
-            for stream in listener.incoming().take(2) {
+            for stream in listener.incoming().take(3) {
                 let mut stream = stream.unwrap();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut len = 0;
@@ -513,19 +523,306 @@ fn the_weekly_check_passes_and_every_outcome_is_posted_to_the_notify_url() {
         "{}",
         show(&out)
     );
-    wait_for(10, "two notifications", || {
-        bodies.lock().unwrap().len() == 2
+    wait_for(10, "three notifications", || {
+        bodies.lock().unwrap().len() == 3
     });
     let bodies = bodies.lock().unwrap();
     assert!(
-        bodies[0].contains(r#""status":"ok""#) && bodies[0].contains("backup complete"),
+        bodies[0].contains(r#""kind":"restore","status":"ok""#)
+            && bodies[0].contains("fresh start"),
         "{}",
         bodies[0]
     );
     assert!(
-        bodies[1].contains("repository check passed"),
+        bodies[1].contains(r#""kind":"backup","status":"ok""#)
+            && bodies[1].contains("backup complete"),
         "{}",
         bodies[1]
     );
-    assert!(bodies[0].contains(&format!(r#""host":"{}""#, env.name)));
+    assert!(
+        bodies[2].contains("repository check passed"),
+        "{}",
+        bodies[2]
+    );
+    assert!(bodies[1].contains(&format!(r#""host":"{}""#, env.name)));
+}
+
+/// A snapshot as backup.sh made it before the `nassella-initialized` tag existed: the tree at
+/// `data` backed up as `/data`, tagged only `nassella`, with the instance's host name.
+fn legacy_snapshot(env: &TestEnv, data: &std::path::Path) {
+    let repo = env.repo();
+    must(
+        Command::new("docker")
+            .args(["run", "--rm", "--hostname", &env.name])
+            .arg("-v")
+            .arg(format!("{}:/data:ro", data.display()))
+            .arg("-v")
+            .arg(format!("{}:{}", repo.display(), repo.display()))
+            .arg("-e")
+            .arg(format!("RESTIC_REPOSITORY={}", repo.display()))
+            .arg("-e")
+            .arg(format!(
+                "RESTIC_PASSWORD={}",
+                instance_tests::keys().restic_password()
+            ))
+            .args([nassella_testkit::images::RESTIC_IMAGE, "backup", "--host"])
+            .args([&env.name, "--tag", "nassella", "/data"]),
+    );
+}
+
+#[test]
+fn a_volume_that_was_never_restored_is_never_backed_up() {
+    // The restore failed (or never ran): the volume is blank and has no marker. The backup
+    // refuses, reports it, makes no snapshot and stops nothing.
+    let env = TestEnv::new();
+    env.init_repo();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    std::fs::create_dir_all(env.data().join("lost+found")).unwrap();
+    let out = inst.run("backup.sh", &[]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let status = inst.backup_status().expect("a status file");
+    assert!(
+        status.contains(r#""status":"failed""#) && status.contains("refused"),
+        "{status}"
+    );
+    let snaps = restic_snapshots(&env);
+    assert_eq!(snaps.trim(), "[]", "a snapshot was made: {snaps}");
+    let all = must(
+        Command::new("restic")
+            .args(["snapshots", "--json"])
+            .env("RESTIC_REPOSITORY", env.repo())
+            .env("RESTIC_PASSWORD", instance_tests::keys().restic_password()),
+    );
+    assert_eq!(all.trim(), "[]", "not even a warm-up snapshot: {all}");
+}
+
+#[test]
+fn a_restore_skips_snapshots_of_a_volume_that_was_never_restored() {
+    let env = TestEnv::new();
+    env.init_repo();
+    // An older snapshot with the real data, then a newer one of a blank volume, both made by
+    // the backup.sh of before (tag `nassella` only).
+    let real = env.path("real");
+    std::fs::create_dir_all(real.join("hello/data")).unwrap();
+    std::fs::write(real.join("hello/data/index.html"), "the real data\n").unwrap();
+    legacy_snapshot(&env, &real);
+    let blank_then = env.path("blank-then");
+    std::fs::create_dir_all(blank_then.join("lost+found")).unwrap();
+    legacy_snapshot(&env, &blank_then);
+
+    let blank = env.path("blank");
+    let inst = env.materialise(&env.stack(&blank, vec![hello()]));
+    let out = inst.run_ok("restore.sh", &[]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("it holds no data"), "{}", show(&out));
+    assert_eq!(
+        std::fs::read_to_string(blank.join("hello/data/index.html")).unwrap(),
+        "the real data\n",
+        "{}",
+        show(&out)
+    );
+    // Once this instance has backed up, its own (tagged) snapshot is the one a restore picks,
+    // even though an untagged one is newer.
+    inst.boot();
+    std::fs::write(blank.join("hello/data/index.html"), "newer real data\n").unwrap();
+    inst.run_ok("backup.sh", &[]);
+    drop(inst);
+    legacy_snapshot(&env, &blank_then);
+    let again = env.path("again");
+    let inst = env.materialise(&env.stack(&again, vec![hello()]));
+    inst.run_ok("restore.sh", &[]);
+    assert_eq!(
+        std::fs::read_to_string(again.join("hello/data/index.html")).unwrap(),
+        "newer real data\n"
+    );
+}
+
+#[test]
+fn a_backup_restarts_only_the_apps_that_were_running() {
+    let env = TestEnv::new();
+    env.init_repo();
+    let inst = env.materialise(&env.stack(
+        &env.data(),
+        vec![web_and_db("a", "a.test"), web_and_db("b", "b.test")],
+    ));
+    inst.boot();
+    inst.run_ok("app.sh", &["stop", "b"]);
+    let out = inst.run("backup.sh", &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("b is not running"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(http_get(env.port, "a.test", "/").body.trim(), "web of a");
+    let running: Vec<String> = inst
+        .containers()
+        .into_keys()
+        .filter(|n| n.starts_with(&format!("{}-b-", env.name)))
+        .filter(|n| {
+            must(Command::new("docker").args(["inspect", "--format", "{{.State.Running}}", n]))
+                .trim()
+                == "true"
+        })
+        .collect();
+    assert!(running.is_empty(), "the backup started b: {running:?}");
+}
+
+#[test]
+fn a_restore_that_cannot_read_the_repository_fails_reports_and_marks_nothing() {
+    let env = TestEnv::new();
+    // A repository this instance's password does not open.
+    must(
+        Command::new("restic")
+            .arg("init")
+            .env("RESTIC_REPOSITORY", env.repo())
+            .env("RESTIC_PASSWORD", "another password"),
+    );
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    let out = inst.run("restore.sh", &[]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(!env.data().join(".nassella/initialized").exists());
+    let status = std::fs::read_to_string(inst.state_dir().join("restore-status.json"))
+        .expect("a restore status file");
+    assert!(
+        status.contains(r#""status":"failed""#)
+            && status.contains("cannot read the backup repository"),
+        "{status}"
+    );
+    // …and the backup that the timer would start next refuses.
+    let out = inst.run("backup.sh", &[]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(inst.backup_status().unwrap().contains("refused"));
+}
+
+#[test]
+fn a_unit_failure_is_reported_once_and_its_recovery_once() {
+    // What the proxy's and the apps' ExecStopPost=/ExecStartPost= lines run, with the
+    // environment systemd gives them.
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    let status = || std::fs::read_to_string(inst.state_dir().join("app-hello-status.json")).ok();
+    // A clean start and a clean stop say nothing.
+    inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
+    let out = inst
+        .script("report.sh")
+        .args(["--unit-stopped", "app-hello"])
+        .env("SERVICE_RESULT", "success")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(status(), None);
+    // A failed start is reported, with systemd's reason.
+    let out = inst
+        .script("report.sh")
+        .args(["--unit-stopped", "app-hello"])
+        .env("SERVICE_RESULT", "exit-code")
+        .env("EXIT_CODE", "exited")
+        .env("EXIT_STATUS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let failed = status().expect("a status file");
+    assert!(
+        failed.contains(r#""status":"failed""#) && failed.contains("exit-code: exited 1"),
+        "{failed}"
+    );
+    // The next successful start reports the recovery, once.
+    inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
+    let ok = status().unwrap();
+    assert!(
+        ok.contains(r#""status":"ok""#) && ok.contains("up again"),
+        "{ok}"
+    );
+    let out = inst.run_ok("report.sh", &["--unit-started", "app-hello"]);
+    assert!(out.stderr.is_empty(), "{}", show(&out));
+}
+
+#[test]
+fn a_stopped_pass_past_its_time_limit_is_stopped_and_the_apps_come_back() {
+    let env = TestEnv::new();
+    let inst = env.materialise(&env.stack(&env.data(), vec![hello()]));
+    inst.boot();
+    env.init_repo();
+    // Enough incompressible data that the stopped pass outlasts a 1 s limit (no warm-up pass).
+    let blob: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(env.data().join("hello/data/blob.bin"), blob).unwrap();
+    let out = inst
+        .script("backup.sh")
+        .env("NASSELLA_BACKUP_WARMUP", "0")
+        .env("NASSELLA_STOPPED_PASS_LIMIT_S", "1")
+        .output()
+        .unwrap();
+    assert_recovered(&env, &inst, &out, "hello.test", "hello from hello");
+    let status = inst.backup_status().unwrap();
+    assert!(status.contains("time limit"), "{status}\n{}", show(&out));
+    assert_eq!(restic_snapshots(&env).trim(), "[]");
+    let left = must(Command::new("docker").args([
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name=nassella-restic-{}-backup", env.name),
+    ]));
+    assert!(
+        left.trim().is_empty(),
+        "the restic container is left: {left}"
+    );
+}
+
+#[test]
+fn the_compose_binary_is_installed_by_a_unit_that_retries_until_the_download_verifies() {
+    use nassella_core::Artifact;
+    use nassella_testkit as kit;
+    let env = TestEnv::new();
+    // A download server whose file is first missing (404), then wrong (hash mismatch), then right.
+    let served = env.path("www").join("docker-compose");
+    std::fs::write(&served, b"placeholder").unwrap();
+    let server = kit::serve_file_http(&served);
+    std::fs::remove_file(&served).unwrap();
+    let mut stack = env.stack(&env.data(), vec![hello()]);
+    let instance = stack.instance().clone().docker_compose(Artifact {
+        url: server.url(),
+        hash: Artifact::docker_compose_default().hash,
+    });
+    *stack.instance_mut() = instance;
+    let inst = env.materialise(&stack);
+    // Ignition does not download it any more.
+    assert!(!inst.root().join("opt/bin/docker-compose").exists());
+
+    let target = env.path("opt-bin").join("docker-compose");
+    let install = || {
+        let mut c = inst.script("install-compose.sh");
+        c.env("NASSELLA_COMPOSE_TARGET", &target)
+            .env("NASSELLA_RETRY_FIRST_S", "1")
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let child = install().spawn().unwrap();
+    wait_for(30, "a failed attempt", || server.requests() >= 1);
+    std::fs::write(&served, b"not the binary").unwrap();
+    wait_for(30, "a mismatching download", || server.requests() >= 2);
+    let tmp = served.with_extension("tmp");
+    std::fs::copy(kit::compose_binary_path(), &tmp).unwrap();
+    std::fs::rename(&tmp, &served).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("attempt 1: downloading") && log.contains("failed (curl exit 22)"),
+        "{log}"
+    );
+    assert!(log.contains("not the pinned"), "{log}");
+    assert!(log.contains("installed"), "{log}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(kit::compose_binary_path()).unwrap()
+    );
+    // Next boot: verified in place, nothing downloaded.
+    let before = server.requests();
+    let out = install().output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in place and verified"));
+    assert_eq!(server.requests(), before);
 }

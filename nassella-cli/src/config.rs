@@ -18,6 +18,8 @@ pub struct ConfigFile {
     pub instance: InstanceConfig,
     /// Daily backups with restic (strongly recommended).
     pub backup: Option<BackupConfig>,
+    /// Where the server pulls images from: a Docker Hub mirror and/or a Docker Hub login.
+    pub registry: Option<RegistryConfig>,
     /// The apps, keyed by id (DNS-safe: lowercase letters, digits, '-'). Each table names its
     /// catalog app with `app = "…"`; the other keys are that app's settings.
     #[schemars(with = "BTreeMap<String, AppTable>")]
@@ -56,7 +58,7 @@ pub struct InstanceConfig {
     pub tls: Option<Tls>,
     /// The proxy network's fixed subnet (default `172.31.250.0/24`).
     pub proxy_subnet: Option<String>,
-    /// Start of Flatcar's weekly reboot window for updates (default `Sun 04:00`).
+    /// Start of Flatcar's weekly reboot window for updates (default `Sun 06:00`).
     pub reboot_window_start: Option<String>,
     /// Length of the reboot window (default `1h`).
     pub reboot_window_length: Option<String>,
@@ -78,6 +80,21 @@ pub struct InstanceConfig {
 
 fn default_provider() -> Provider {
     Provider::Hetzner
+}
+
+/// The `[registry]` table.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// A pull-through mirror of Docker Hub, e.g. `https://mirror.example.com` (Docker's
+    /// `registry-mirrors`).
+    pub mirror: Option<String>,
+    /// Docker Hub user name: pulls count against this account's limit instead of the server's
+    /// IP address.
+    pub username: Option<String>,
+    /// The environment variable that holds the Docker Hub password or access token when
+    /// `nassella` builds the bundle (never the password itself).
+    pub password_env: Option<String>,
 }
 
 /// The `[backup]` table.
@@ -172,6 +189,20 @@ pub fn parse(file: &str, text: &str) -> Result<(Stack, Report), String> {
     let mut stack = Stack::new(instance);
     for (from, to) in cfg.images {
         stack = stack.image_override(from, to);
+    }
+
+    if let Some(r) = cfg.registry {
+        let mut registry = nassella_core::Registry::new().declared_at(at("[registry]"));
+        if let Some(m) = r.mirror {
+            registry = registry.mirror(m);
+        }
+        if let Some(u) = r.username {
+            registry = registry.username(u);
+        }
+        if let Some(p) = r.password_env {
+            registry = registry.password_from_env(p);
+        }
+        stack = stack.registry(registry);
     }
 
     if let Some(b) = cfg.backup {

@@ -95,6 +95,11 @@ pub(crate) fn with_env_secrets(mut keys: Keys, stack: &Stack) -> Keys {
                 keys = keys.provide(var, value);
             }
         }
+        if let Some(var) = v.registry().and_then(nassella_core::Registry::password_env) {
+            if let Ok(value) = std::env::var(var) {
+                keys = keys.provide(var, value);
+            }
+        }
     }
     keys
 }

@@ -71,7 +71,8 @@ pub fn write_atomically(bundle: &Bundle, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Env files carry only `<secret:…>` markers in the views, but keep them private all the same.
+/// Env files and the registry login carry only `<secret:…>` markers in the views, but keep them
+/// private all the same.
 fn is_secret_view(rel: &str) -> bool {
-    rel.ends_with(".env")
+    rel.ends_with(".env") || rel.ends_with("/docker-config/config.json")
 }

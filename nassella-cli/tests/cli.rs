@@ -402,3 +402,65 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `[registry]`: the Docker Hub password comes from the variable `password_env` names, like an
+/// SMTP password; a hostile mirror is refused at its key and line.
+#[test]
+fn a_registry_password_comes_from_the_environment_and_a_bad_mirror_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(family_config()).unwrap();
+    let build = |mirror: &str, password: Option<&str>| {
+        let config = format!(
+            "{base}\n[registry]\nmirror = \"{mirror}\"\nusername = \"family-bot\"\npassword_env = \"HUB_TOKEN\"\n"
+        );
+        std::fs::write(dir.path().join("reg.config"), &config).unwrap();
+        let _ = std::fs::remove_dir_all(dir.path().join("out"));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nassella"));
+        c.args(["build", "--config", "reg.config", "--out", "out"])
+            .current_dir(dir.path())
+            .env("NASSELLA_STATE_DIR", dir.path().join("state"))
+            .env_remove("NASSELLA_MASTER_KEY")
+            .env_remove("HUB_TOKEN");
+        if let Some(p) = password {
+            c.env("HUB_TOKEN", p);
+        }
+        c.output().unwrap()
+    };
+    let o = build("https://mirror.example.com", None);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("registry.password_env") && stderr(&o).contains("HUB_TOKEN"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
+
+    let o = build(
+        "https://mirror.example.com\\\"], \\\"debug\\\": [\\\"",
+        Some("tok"),
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("registry.mirror") && stderr(&o).contains("reg.config:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
+
+    let password = "hub-Token-0123456789";
+    let o = build("https://mirror.example.com", Some(password));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out/instance");
+    let daemon = std::fs::read_to_string(out.join("etc/docker/daemon.json")).unwrap();
+    assert!(
+        daemon.contains("\"https://mirror.example.com\""),
+        "{daemon}"
+    );
+    let client = out.join("etc/nassella/docker-config/config.json");
+    assert_eq!(mode(&client), 0o600);
+    let mut views = String::new();
+    for entry in walk(&out) {
+        views.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+    }
+    assert!(!views.contains(password), "the password leaked into a view");
+}

@@ -138,6 +138,7 @@ pub struct ValidatedStack {
     pub(crate) proxy_image: String,
     pub(crate) backup: Option<Backup>,
     pub(crate) apps: Vec<ValidatedApp>,
+    pub(crate) registry: Option<crate::Registry>,
     pub(crate) warnings: Report,
 }
 
@@ -185,6 +186,12 @@ impl ValidatedStack {
         &self.warnings
     }
 
+    /// The registry settings.
+    #[must_use]
+    pub fn registry(&self) -> Option<&crate::Registry> {
+        self.registry.as_ref()
+    }
+
     /// The backup settings.
     #[must_use]
     pub fn backup(&self) -> Option<&Backup> {
@@ -200,6 +207,10 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
     let mut r = Report::new();
     check_instance(&stack.instance, &mut r);
     check_backup(stack.backup.as_ref(), &mut r);
+    crate::registry::check(stack.registry.as_ref(), &mut r);
+    if let Some(b) = &stack.backup {
+        crate::schedule::check_backup_window(b, &stack.instance.updates, &mut r);
+    }
     if stack.apps.is_empty() {
         r.error("apps", None, P::NoApps);
     }
@@ -356,6 +367,7 @@ pub fn compose(stack: &Stack) -> Result<ValidatedStack, Report> {
         instance: stack.instance.clone(),
         backup,
         apps,
+        registry: stack.registry.clone(),
         warnings: r,
     })
 }

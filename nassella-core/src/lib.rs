@@ -16,8 +16,10 @@ pub mod app;
 pub mod composer;
 pub mod model;
 mod problem;
+pub mod registry;
 pub mod render;
 pub mod report;
+pub mod schedule;
 pub mod secrets;
 pub mod servers;
 pub mod stack;
@@ -30,6 +32,7 @@ pub use model::{
     Value, Volume, VolumeHandle,
 };
 pub use problem::ProblemKind;
+pub use registry::Registry;
 pub use render::{render, Bundle};
 pub use report::{Origin, Problem, Report, Severity};
 pub use secrets::{Keys, MasterKey};
@@ -65,6 +68,25 @@ pub fn build(stack: &Stack, keys: &Keys) -> Result<Build, Report> {
             ),
             Some(v) if v.contains(['\'', '\n', '\r']) || v.is_empty() => report.error(
                 path,
+                None,
+                ProblemKind::EnvSecretUnusable {
+                    var: var.to_owned(),
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(var) = validated.registry().and_then(Registry::password_env) {
+        match keys.provided(var) {
+            None => report.error(
+                "registry.password_env",
+                None,
+                ProblemKind::EnvSecretMissing {
+                    var: var.to_owned(),
+                },
+            ),
+            Some(v) if v.is_empty() || v.contains(['\n', '\r']) => report.error(
+                "registry.password_env",
                 None,
                 ProblemKind::EnvSecretUnusable {
                     var: var.to_owned(),

@@ -126,7 +126,7 @@ impl Artifact {
 /// Flatcar's update strategy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Updates {
-    /// Start of the weekly reboot window, as locksmithd reads it (e.g. `Sun 04:00`).
+    /// Start of the weekly reboot window, as locksmithd reads it (e.g. `Sun 06:00`).
     pub window_start: String,
     /// Length of the window (e.g. `1h`).
     pub window_length: String,
@@ -135,7 +135,8 @@ pub struct Updates {
 impl Default for Updates {
     fn default() -> Self {
         Self {
-            window_start: "Sun 04:00".into(),
+            // After the default backup (03:30, at most 2 h): see crate::schedule.
+            window_start: "Sun 06:00".into(),
             window_length: "1h".into(),
         }
     }
@@ -493,6 +494,7 @@ pub struct Stack {
     pub(crate) backup: Option<Backup>,
     pub(crate) apps: Vec<StackApp>,
     pub(crate) image_overrides: Vec<(String, String)>,
+    pub(crate) registry: Option<crate::Registry>,
 }
 
 impl Stack {
@@ -504,7 +506,15 @@ impl Stack {
             backup: None,
             apps: Vec::new(),
             image_overrides: Vec::new(),
+            registry: None,
         }
+    }
+
+    /// Pull images through a Docker Hub mirror and/or with a Docker Hub login.
+    #[must_use]
+    pub fn registry(mut self, registry: crate::Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// Back the data up with restic (a stack without backups gets a warning).

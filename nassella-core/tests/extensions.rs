@@ -214,8 +214,13 @@ fn one_off_jobs_run_once_per_data_volume_in_order_after_the_app() {
     let b = render(&v, &Keys::new(MasterKey::insecure_test_key()));
 
     let first = unit(&b, "nassella-once-full-migrate.service");
-    assert_eq!(lines(&first, "Requires"), ["nassella-app@full.service"]);
-    assert_eq!(lines(&first, "After"), ["nassella-app@full.service"]);
+    // Docker and the metadata firewall first, like every unit that runs a container.
+    let deps = "docker.service nassella-metadata-firewall.service";
+    assert_eq!(
+        lines(&first, "Requires"),
+        [deps, "nassella-app@full.service"]
+    );
+    assert_eq!(lines(&first, "After"), [deps, "nassella-app@full.service"]);
     assert_eq!(lines(&first, "RequiresMountsFor"), ["/srv/data"]);
     assert_eq!(
         lines(&first, "ConditionPathExists"),
@@ -238,7 +243,10 @@ fn one_off_jobs_run_once_per_data_volume_in_order_after_the_app() {
     let second = unit(&b, "nassella-once-full-admin.service");
     assert_eq!(
         lines(&second, "After"),
-        ["nassella-app@full.service nassella-once-full-migrate.service"]
+        [
+            deps,
+            "nassella-app@full.service nassella-once-full-migrate.service"
+        ]
     );
     assert_eq!(
         lines(&second, "ConditionPathExists"),

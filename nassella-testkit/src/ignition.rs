@@ -116,6 +116,17 @@ impl FilesStageRoot {
         &self.root
     }
 
+    /// Run the real Ignition again over this root, as it runs at the next boot when the first
+    /// one failed (Flatcar reboots into Ignition): `config_json` is applied to the files the
+    /// first run left. Returns how the files stage ended.
+    ///
+    /// # Panics
+    /// When a stage fails (the message holds Ignition's log).
+    pub fn run_again(&self, config_json: &[u8]) -> StageEnding {
+        let run = temp_dir("nassella-ignition-rerun");
+        run_stages(&ignition_binary_path(), &self.root, run.path(), config_json).1
+    }
+
     /// Absolute host path of `rel` inside the root.
     pub fn join(&self, rel: &str) -> PathBuf {
         self.root.join(rel.trim_start_matches('/'))
@@ -519,6 +530,8 @@ pub fn ignition_files_stage_into(root: &Path, config_json: &[u8]) -> (String, St
     run_stages(&ignition, root, tmp.path(), config_json)
 }
 
+/// The `fetch-offline`, `fetch` (when needed) and `files` stages of the real Ignition on `root`,
+/// with its state in `run_dir`: the log, and how the files stage ended.
 fn run_stages(
     ignition: &Path,
     root: &Path,

@@ -34,6 +34,20 @@ fn ignition_validate_accepts_every_example() {
     }
 }
 
+/// Flatcar reboots into Ignition when a first boot fails; the second run applies the same config
+/// over the files the first one wrote. Ignition refuses to replace a file without
+/// `overwrite: true`, which would fail that boot too, and every one after it.
+#[test]
+fn ignition_runs_again_over_the_files_it_wrote() {
+    for (name, stack) in examples::all() {
+        let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
+        let root = kit::ignition_files_stage(b.bundle.ignition());
+        let first = root.read(CONFIG_ARCHIVE);
+        root.run_again(b.bundle.ignition());
+        assert_eq!(root.read(CONFIG_ARCHIVE), first, "{name}");
+    }
+}
+
 #[test]
 fn caddy_validates_every_caddyfile() {
     for (name, stack) in examples::all() {
@@ -53,8 +67,7 @@ fn caddy_validates_every_caddyfile() {
     }
 }
 
-/// The files stage writes exactly the planned files (bytes and modes), the verified compose
-/// binary, the units, the enabled and the masked units; then Compose v2 accepts every compose
+/// The files stage writes exactly the planned files (bytes and modes), the units, the enabled and the masked units; then Compose v2 accepts every compose
 /// file as written on that root, env files included.
 #[test]
 fn ignition_files_stage_writes_exactly_the_plan_and_compose_accepts_it() {
@@ -181,10 +194,9 @@ fn ignition_files_stage_writes_exactly_the_plan_and_compose_accepts_it() {
             kit::compose_config(&refs, "compose.yaml");
         }
     }
-    assert!(
-        server.requests() >= examples::all().len(),
-        "each files stage downloaded compose"
-    );
+    // Ignition downloads nothing: one failed download there would fail the boot
+    // (nassella-compose-install.service fetches compose, see instance-tests).
+    assert_eq!(server.requests(), 0, "a files stage downloaded compose");
 }
 
 #[test]
@@ -223,6 +235,27 @@ fn systemd_analyze_verify_accepts_every_unit() {
         eprintln!("skipped: systemd-analyze is not installed");
         return;
     }
+    // `RestartSteps=` and `RestartMaxDelaySec=` (the retry back-off) came with systemd 254;
+    // Flatcar ships 257. An older systemd-analyze (Debian bookworm's 252) names them unknown,
+    // and only them; a current one must accept them.
+    let version = String::from_utf8(
+        std::process::Command::new("systemd-analyze")
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let major: u32 = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the version of: {version}"));
+    let newer_keys = |l: &str| {
+        major < 254
+            && l.contains("Unknown key")
+            && (l.contains("'RestartSteps'") || l.contains("'RestartMaxDelaySec'"))
+    };
     for (name, stack) in examples::all() {
         let b = build(&stack, &keys()).unwrap_or_else(|r| panic!("{name}: {r}"));
         let dir = tempfile::tempdir().unwrap();
@@ -248,6 +281,7 @@ fn systemd_analyze_verify_accepts_every_unit() {
             .filter(|l| {
                 !(l.contains("Command /etc/nassella/bin/") && l.contains("is not executable"))
             })
+            .filter(|l| !newer_keys(l))
             .map(str::to_owned)
             .collect();
         assert!(

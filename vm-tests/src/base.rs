@@ -103,9 +103,10 @@ const GUEST_FILES: &[(&str, u32, &str)] = &[
     ("etc/hostname", 0o644, "nassella-vm\n"),
     // Flatcar's root is mounted by the initramfs; here the kernel mounts it read-write.
     ("etc/fstab", 0o644, "# root is mounted by the kernel (root=/dev/vda rw)\n"),
-    // Empty: systemd treats the boot as the first one and applies the presets Ignition wrote
-    // (`/etc/systemd/system-preset/20-ignition.preset`), as on Flatcar.
-    ("etc/machine-id", 0o444, ""),
+    // "uninitialized": systemd treats the boot as the first one and applies the presets
+    // Ignition wrote (`/etc/systemd/system-preset/20-ignition.preset`), as on Flatcar. (An
+    // empty file would not count as a first boot.)
+    ("etc/machine-id", 0o444, "uninitialized\n"),
 ];
 
 /// Units enabled in the harness root: `(wants folder, unit)`.

@@ -13,9 +13,10 @@ pub(super) fn config(files: &[InstanceFile], units: &[UnitSpec]) -> Vec<u8> {
     for f in files {
         let mut file = ign::File::new(f.path.clone());
         file.mode = Some(i64::from(f.mode));
-        // Everything Nassella writes is new on a fresh server, except Flatcar's update.conf;
-        // leaving `overwrite` out elsewhere saves bytes of user data.
-        file.overwrite = f.overwrite.then_some(true);
+        // Every file may already exist: Flatcar's update.conf always, and all of them when
+        // Ignition runs again after a failed first boot (it refuses to replace a file it wrote
+        // unless `overwrite` is set, and the boot would fail again: a reboot loop).
+        file.overwrite = Some(true);
         let resource = match &f.remote {
             Some(a) => ign::Resource {
                 source: Some(a.url.clone()),

@@ -5,6 +5,7 @@ mod caddy;
 pub mod caddyfile;
 mod compose;
 pub mod dataurl;
+pub mod firewall;
 mod ignition;
 pub mod scripts;
 mod tfvars;
@@ -12,7 +13,7 @@ mod units;
 
 use std::collections::BTreeMap;
 
-pub use units::systemd_quote;
+pub use units::{data_device_unit, systemd_quote};
 
 use crate::composer::ValidatedStack;
 use crate::secrets::Keys;
@@ -172,8 +173,6 @@ pub struct InstanceFile {
     pub view: Option<Vec<u8>>,
     /// Downloaded at first boot instead, with a verified hash.
     pub remote: Option<Artifact>,
-    /// Replace a file the OS image may already have.
-    pub overwrite: bool,
 }
 
 impl InstanceFile {
@@ -184,7 +183,6 @@ impl InstanceFile {
             contents: text.into().into_bytes(),
             view: None,
             remote: None,
-            overwrite: false,
         }
     }
 }
@@ -284,6 +282,16 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         s.app,
     ));
     files.push(InstanceFile::text(
+        firewall::RULESET_PATH,
+        0o644,
+        firewall::ruleset(),
+    ));
+    files.push(InstanceFile::text(
+        format!("{}/report.sh", names.bin_dir()),
+        0o755,
+        s.report,
+    ));
+    files.push(InstanceFile::text(
         format!("{}/restore.sh", names.bin_dir()),
         0o755,
         s.restore,
@@ -319,20 +327,39 @@ pub fn instance_plan(v: &ValidatedStack, keys: &Keys) -> (Vec<InstanceFile>, Vec
         files.push(f);
     }
     let u = &v.instance.updates;
-    let mut update_conf = InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
+    files.push(InstanceFile::text("/etc/flatcar/update.conf", 0o644, format!(
         "REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START={}\nLOCKSMITHD_REBOOT_WINDOW_LENGTH={}\n",
         u.window_start, u.window_length
+    )));
+    if let Some(reg) = &v.registry {
+        if let Some(m) = &reg.mirror {
+            files.push(InstanceFile::text(
+                crate::registry::DAEMON_JSON,
+                0o644,
+                crate::registry::daemon_json(m),
+            ));
+        }
+        if let (Some(user), Some(var)) = (&reg.username, &reg.password_env) {
+            // `build` refuses a stack whose variable is missing; `render` alone renders an
+            // empty password rather than fail.
+            let (real, view) =
+                crate::registry::client_config(user, keys.provided(var).unwrap_or(""));
+            let mut f = InstanceFile::text(
+                format!("{}/config.json", crate::registry::CLIENT_CONFIG_DIR),
+                0o600,
+                real,
+            );
+            f.view = Some(view.into_bytes());
+            files.push(f);
+        }
+    }
+    // The compose binary is not an Ignition file: nassella-compose-install.service downloads
+    // and verifies it, with retries (one failed download in Ignition fails the boot).
+    files.push(InstanceFile::text(
+        format!("{}/install-compose.sh", names.bin_dir()),
+        0o755,
+        s.install_compose,
     ));
-    update_conf.overwrite = true;
-    files.push(update_conf);
-    files.push(InstanceFile {
-        path: COMPOSE_BIN.into(),
-        mode: 0o755,
-        contents: Vec::new(),
-        view: None,
-        remote: Some(v.instance.docker_compose.clone()),
-        overwrite: false,
-    });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, units::units(v, &names))
 }

@@ -31,6 +31,11 @@ fn registry() -> Handlebars<'static> {
         ),
         ("restore", include_str!("../../templates/restore.sh.hbs")),
         ("backup", include_str!("../../templates/backup.sh.hbs")),
+        ("report", include_str!("../../templates/report.sh.hbs")),
+        (
+            "install-compose",
+            include_str!("../../templates/install-compose.sh.hbs"),
+        ),
         (
             "maintenance",
             include_str!("../../templates/maintenance.html.hbs"),
@@ -47,6 +52,8 @@ pub(super) struct Scripts {
     pub prepare_data: Option<String>,
     pub restore: String,
     pub backup: Option<String>,
+    pub report: String,
+    pub install_compose: String,
     pub maintenance: String,
     pub excludes: String,
 }
@@ -133,18 +140,40 @@ pub(super) fn scripts(v: &ValidatedStack, _names: &Names) -> Scripts {
             "host": q(host),
             "repository": q(&b.repository),
             "restic_image": q(&b.restic_image),
-            "notify_url": q(b.notify_url.as_deref().unwrap_or("")),
             "apps": v.apps.iter().map(|a| q(&a.id)).collect::<Vec<_>>(),
             "hooks": hooks,
             "retention": retention.join(" "),
+            "stopped_limit_s": crate::schedule::STOPPED_PASS_LIMIT_MIN * 60,
+            "stopped_limit_min": crate::schedule::STOPPED_PASS_LIMIT_MIN,
         }))
     });
+    let report = render(
+        "report",
+        json!({
+            "host": q(host),
+            "notify_url": q(v.backup.as_ref().and_then(|b| b.notify_url.as_deref()).unwrap_or("")),
+        }),
+    );
+    // The composer accepts only `sha256-<hex>` and `sha512-<hex>`.
+    let compose = &v.instance.docker_compose;
+    let (algo, sum) = compose.hash.split_once('-').unwrap_or(("sha256", ""));
+    let install_compose = render(
+        "install-compose",
+        json!({
+            "url": q(&compose.url),
+            "algo": q(algo),
+            "sum": q(sum),
+            "target": q(COMPOSE_BIN),
+        }),
+    );
     let maintenance = render("maintenance", json!({}));
     Scripts {
         app,
         prepare_data,
         restore,
         backup,
+        report,
+        install_compose,
         maintenance,
         excludes,
     }
