@@ -7,7 +7,8 @@
 //! * [`vm::Vm`]: QEMU under TCG with the data volume as a hot-pluggable SCSI disk over QMP
 //!   ([`vm::Volume`], moved between VMs), the backup repository on a disk of its own, user
 //!   networking with `restrict=on`, and a test-only agent on a virtio-serial port.
-//! * [`VmStack`]: the stack the scenarios boot (Hetzner provider, the hello app, local images).
+//! * [`VmStack`]: the stack the scenarios boot (Hetzner provider, the hello app, local images),
+//!   and [`Mirror`], the compose download the guest reaches (failing on request).
 //!
 //! `docs/testing.md` ("The VM harness") says what each shim is for and what a Debian VM cannot
 //! show of Flatcar.
@@ -15,6 +16,7 @@
 pub mod agent;
 pub mod base;
 pub mod image;
+pub mod mirror;
 pub mod qmp;
 pub mod vm;
 
@@ -28,6 +30,7 @@ use nassella_core::{
 use nassella_testkit::images::{ensure_test_images, CADDY_IMAGE, HELLO_IMAGE, RESTIC_IMAGE};
 
 pub use image::RootImage;
+pub use mirror::{Failure, Mirror};
 pub use vm::{Vm, VmOptions, Volume};
 
 /// Where the repository disk is mounted in the guest, and the instance's repository on it.
@@ -58,21 +61,35 @@ pub fn keys() -> Keys {
 pub struct VmStack {
     /// The stack.
     pub stack: Stack,
-    compose_url: String,
+    mirror: Mirror,
 }
 
+/// The compose binary's URL in the config: the [`Mirror`] the guest reaches through QEMU's
+/// `guestfwd` (the only address outside the guest it can reach).
+pub const COMPOSE_URL: &str = "http://10.0.2.100/docker-compose-linux-x86_64";
+
 impl VmStack {
-    /// The instance `name` with the hello app and `extra` apps.
+    /// The instance `name` with the hello app and `extra` apps; the compose download works.
     #[must_use]
     pub fn new(name: &str, extra: Vec<Box<dyn App>>) -> Self {
+        Self::with_download_failures(name, extra, vec![])
+    }
+
+    /// [`Self::new`], with the compose mirror failing its first requests as `failures` says.
+    #[must_use]
+    pub fn with_download_failures(
+        name: &str,
+        extra: Vec<Box<dyn App>>,
+        failures: Vec<Failure>,
+    ) -> Self {
         ensure_test_images();
-        let compose_url = nassella_testkit::instance::compose_mirror_url();
+        let mirror = Mirror::start(&nassella_testkit::compose_binary_path(), failures);
         let mut s = Stack::new(
             Instance::new(name)
                 .provider(Provider::Hetzner)
                 .tls(Tls::HttpOnly)
                 .docker_compose(Artifact {
-                    url: compose_url.clone(),
+                    url: COMPOSE_URL.to_owned(),
                     hash: Artifact::docker_compose_default().hash,
                 }),
         )
@@ -85,16 +102,13 @@ impl VmStack {
         for app in extra {
             s = s.app_at(app, nassella_core::Origin::file_line("vm-tests", 2));
         }
-        Self {
-            stack: s,
-            compose_url,
-        }
+        Self { stack: s, mirror }
     }
 
-    /// The compose mirror's URL the config names.
+    /// The compose download mirror.
     #[must_use]
-    pub fn compose_url(&self) -> &str {
-        &self.compose_url
+    pub fn mirror(&self) -> &Mirror {
+        &self.mirror
     }
 
     /// The rendered Ignition config.
@@ -116,8 +130,45 @@ impl VmStack {
     /// A stopped VM of this instance named `name`.
     #[must_use]
     pub fn vm(&self, name: &str) -> Vm {
-        Vm::new(name, self.root_image(), VmOptions::default())
+        Vm::new(
+            name,
+            self.root_image(),
+            VmOptions {
+                guest_http_forward: Some(self.mirror.port()),
+                ..VmOptions::default()
+            },
+        )
     }
+}
+
+/// sha256 of every file under `dir` in the guest, except Nassella's own state (`.nassella`)
+/// and `lost+found`: `"<hash>  <path>"` lines, sorted.
+#[must_use]
+pub fn guest_tree_hashes(vm: &Vm, dir: &str) -> String {
+    vm.sh(&format!(
+        "cd {dir} && find . -path ./.nassella -prune -o -path ./lost+found -prune -o -type f -print0 \
+         | sort -z | xargs -0 -r sha256sum"
+    ))
+}
+
+/// The snapshots of the repository disk mounted in the guest, listed by the real restic in the
+/// stand-in image: `"<short id> <tags>"` lines.
+#[must_use]
+pub fn guest_snapshots(vm: &Vm) -> Vec<String> {
+    let out = vm.sh(&format!(
+        "docker run --rm -v /srv/backup:/srv/backup -e RESTIC_PASSWORD={} {RESTIC_IMAGE} \
+         -r {REPOSITORY} snapshots --json --no-lock",
+        restic_password()
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("restic snapshots --json: {e}: {out}"));
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| format!("{} {}", s["short_id"].as_str().unwrap_or("?"), s["tags"]))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The restic password of the test keys (for the repository disk).

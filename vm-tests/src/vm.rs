@@ -101,6 +101,60 @@ impl Volume {
         }
     }
 
+    /// A repository disk like [`Self::repository`] whose repository already holds one snapshot
+    /// of `tree` for the instance `host`, made as `backup.sh` makes them (paths `/data`, tags
+    /// `nassella` and `nassella-initialized`) with the real restic in the stand-in restic image.
+    ///
+    /// # Panics
+    /// When restic, Docker or mkfs fails.
+    #[must_use]
+    pub fn repository_with_snapshot(password: &str, size_mb: u64, host: &str, tree: &Path) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("nassella-vm-repo-")
+            .tempdir()
+            .unwrap();
+        let fs_tree = dir.path().join("tree");
+        fs::create_dir_all(fs_tree.join("repo")).unwrap();
+        crate::must(
+            Command::new("docker")
+                .args(["run", "--rm", "--hostname", host])
+                .arg("-v")
+                .arg(format!("{}:/data:ro", tree.display()))
+                .arg("-v")
+                .arg(format!("{}:/repo", fs_tree.join("repo").display()))
+                .args(["-e", &format!("RESTIC_PASSWORD={password}")])
+                .arg(nassella_testkit::images::RESTIC_IMAGE)
+                .args(["-r", "/repo", "init", "--quiet"]),
+        );
+        crate::must(
+            Command::new("docker")
+                .args(["run", "--rm", "--hostname", host])
+                .arg("-v")
+                .arg(format!("{}:/data:ro", tree.display()))
+                .arg("-v")
+                .arg(format!("{}:/repo", fs_tree.join("repo").display()))
+                .args(["-e", &format!("RESTIC_PASSWORD={password}")])
+                .arg(nassella_testkit::images::RESTIC_IMAGE)
+                .args(["-r", "/repo", "backup", "--quiet", "--host", host])
+                .args(["--tag", "nassella,nassella-initialized", "/data"]),
+        );
+        let path = dir.path().join("repo.raw");
+        crate::must(
+            Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-L", "nassella-repo", "-d"])
+                .arg(&fs_tree)
+                .arg(&path)
+                .arg(format!("{size_mb}M")),
+        );
+        // The repository's files belong to root in the container; remove them as root too.
+        let _ = Command::new("rm").arg("-rf").arg(&fs_tree).status();
+        Self {
+            file: Arc::new(VolumeFile { _dir: dir, path }),
+            serial: "nassella-repo".to_owned(),
+            kind: VolumeKind::Repository,
+        }
+    }
+
     /// The image file on the host.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -274,9 +328,11 @@ impl Vm {
             .arg(&base.kernel)
             .arg("-initrd")
             .arg(&base.initrd)
+            // apparmor=0: Debian's kernel enables AppArmor and Docker then wants
+            // apparmor_parser; Flatcar runs Docker without AppArmor.
             .args([
                 "-append",
-                "console=ttyS0 root=/dev/vda rw panic=-1 systemd.journald.forward_to_console=1 \
+                "console=ttyS0 root=/dev/vda rw panic=-1 apparmor=0 systemd.journald.forward_to_console=1 \
                  systemd.show_status=false",
             ])
             .arg("-serial")
