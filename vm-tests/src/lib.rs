@@ -171,6 +171,16 @@ pub fn guest_snapshots(vm: &Vm) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many boots the guest's journal knows (`journalctl --list-boots`, header left out). QEMU
+/// runs with `-no-reboot`, so a reboot would also end the VM, which every wait reports.
+#[must_use]
+pub fn journal_boots(vm: &Vm) -> usize {
+    vm.sh("journalctl --list-boots --no-pager | grep -cE '^ *-?[0-9]+ +[0-9a-f]{32} ' || true")
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 /// The restic password of the test keys (for the repository disk).
 #[must_use]
 pub fn restic_password() -> String {

@@ -30,8 +30,7 @@ fn failed_downloads_at_first_boot_are_retried_and_the_site_serves() {
         "{} requests",
         stack.mirror().requests()
     );
-    let boots = vm.sh("journalctl --list-boots --no-pager | grep -c .");
-    assert_eq!(boots.trim(), "1", "the guest rebooted");
+    assert_eq!(vm_tests::journal_boots(&vm), 1, "the guest rebooted");
     let log = vm.sh("journalctl -b --no-pager | grep nassella-compose-install || true");
     assert!(log.contains("retrying"), "{log}");
     vm.power_off(Duration::from_secs(180));

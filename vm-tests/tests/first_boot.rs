@@ -9,10 +9,9 @@ use vm_tests::{limits, restic_password, VmStack, Volume, HELLO_HOST};
 /// The boot is the machine's only one: QEMU runs with `-no-reboot`, so a reboot would end the
 /// process; the journal is asked too.
 fn assert_single_boot(vm: &vm_tests::Vm) {
-    let boots = vm.sh("journalctl --list-boots --no-pager | grep -c .");
     assert_eq!(
-        boots.trim(),
-        "1",
+        vm_tests::journal_boots(vm),
+        1,
         "the guest rebooted:\n{}",
         vm.diagnostics()
     );

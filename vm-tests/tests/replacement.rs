@@ -41,7 +41,6 @@ fn the_volume_moved_to_a_new_vm_serves_the_same_data() {
     );
     let after = guest_tree_hashes(&new, "/srv/data");
     assert_eq!(before, after, "the data changed on the way");
-    let boots = new.sh("journalctl --list-boots --no-pager | grep -c .");
-    assert_eq!(boots.trim(), "1", "the new VM rebooted");
+    assert_eq!(vm_tests::journal_boots(&new), 1, "the new VM rebooted");
     new.power_off(Duration::from_secs(180));
 }
