@@ -250,6 +250,15 @@ fn build_or_reuse() -> BaseImage {
         );
         customise(&root, &version);
         fs::write(&done, format!("{RECIPE_VERSION}\n")).expect("marking the base image complete");
+        // Older recipes' roots are of no further use (about 1 GB each).
+        if let Ok(entries) = fs::read_dir(cache_root()) {
+            for e in entries.filter_map(Result::ok) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("base-") && e.path() != dir {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
     });
     let built_in = if done.exists() && started.elapsed() > Duration::from_secs(5) {
         started.elapsed()

@@ -38,6 +38,10 @@ fn blank_volume_attached_at_boot_is_served() {
     );
     let marker = vm.sh("cat /srv/data/.nassella/initialized");
     assert!(marker.contains("fresh start"), "{marker}");
+    // Flatcar's /usr is read-only: nothing the boot ran may have written below it. (The images'
+    // tarball was copied into the root when the image was made, after the base tree.)
+    let changed = vm.sh("find /usr -xdev -newer /var/lib/nassella-harness/images.tar | head");
+    assert!(changed.trim().is_empty(), "written below /usr: {changed}");
     vm.power_off(Duration::from_secs(180));
 }
 
