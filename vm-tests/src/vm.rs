@@ -330,10 +330,14 @@ impl Vm {
             .arg(&base.initrd)
             // apparmor=0: Debian's kernel enables AppArmor and Docker then wants
             // apparmor_parser; Flatcar runs Docker without AppArmor.
+            // default_timeout_start_sec: under TCG on a loaded machine Debian's own units
+            // (containerd) miss systemd's 90 s start timeout; device jobs keep their 90 s
+            // (DefaultDeviceTimeoutSec, set explicitly), which the late-volume scenario is about.
             .args([
                 "-append",
                 "console=ttyS0 root=/dev/vda rw panic=-1 apparmor=0 systemd.journald.forward_to_console=1 \
-                 systemd.show_status=false",
+                 systemd.show_status=false systemd.default_timeout_start_sec=900 \
+                 systemd.default_device_timeout_sec=90",
             ])
             .arg("-serial")
             .arg(format!("file:{}", self.serial_path().display()))
