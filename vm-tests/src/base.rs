@@ -66,6 +66,11 @@ const GUEST_FILES: &[(&str, u32, &str)] = &[
         include_str!("../guest/nassella-harness-metadata.service"),
     ),
     (
+        "usr/local/sbin/nassella-harness-metadata-answer",
+        0o755,
+        include_str!("../guest/nassella-harness-metadata-answer"),
+    ),
+    (
         "etc/systemd/system/srv-backup.mount",
         0o644,
         include_str!("../guest/srv-backup.mount"),
