@@ -511,6 +511,25 @@ pub fn ignition_files_stage(config_json: &[u8]) -> FilesStageRoot {
     }
 }
 
+/// Runs the real Ignition (`fetch-offline`, `fetch` if it asked for network, `files`) with
+/// `config_json` against the existing tree `root`, e.g. a Debian root file system that a VM
+/// will boot (the VM harness of `vm-tests`). Returns Ignition's log and how the files stage
+/// ended; the accepted endings are those of [`ignition_files_stage`].
+///
+/// # Panics
+///
+/// As [`ignition_files_stage`]: any other error, not root, Ignition missing.
+pub fn ignition_files_stage_into(root: &Path, config_json: &[u8]) -> (String, StageEnding) {
+    let ignition = ignition_binary_path();
+    require_tool("usermod");
+    assert!(
+        is_root_user(),
+        "nassella-testkit: the Ignition files stage must run as root (Ignition chowns files)"
+    );
+    let tmp = temp_dir("nassella-ignition-run");
+    run_stages(&ignition, root, tmp.path(), config_json)
+}
+
 /// The `fetch-offline`, `fetch` (when needed) and `files` stages of the real Ignition on `root`,
 /// with its state in `run_dir`: the log, and how the files stage ended.
 fn run_stages(

@@ -32,7 +32,8 @@ pub use caddy::caddy_validate;
 pub use compose::compose_config;
 pub use http::{serve_file_http, LocalHttpServer};
 pub use ignition::{
-    ignition_files_stage, ignition_validate, FileKind, FilesStageRoot, StageEnding,
+    ignition_files_stage, ignition_files_stage_into, ignition_validate, FileKind, FilesStageRoot,
+    StageEnding,
 };
 pub use tools::{
     compose_binary_path, ignition_binary_path, require_tool, systemd_too_old_for,
