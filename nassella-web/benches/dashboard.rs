@@ -22,8 +22,8 @@ async fn run() {
         eprintln!("wrk is missing: bash .ci/install-tools");
         std::process::exit(1);
     }
-    let env = common::Env::new();
-    let server = common::start(env.options("load", AuthMode::Local)).await;
+    let env = common::Env::new().await;
+    let server = common::start(env.options("load", AuthMode::Local).await).await;
     let pool = &server.state.pool;
     let base = format!("http://{}", server.addr);
 

@@ -130,9 +130,8 @@ impl Server {
             Some(u) => (None, u.clone()),
             None => {
                 let dir = state_dir.join("postgres");
-                let c = tokio::task::spawn_blocking(move || crate::pg::Cluster::start(&dir))
-                    .await??;
-                let url = c.database("nassella_web")?;
+                let c = crate::pg::Cluster::start(&dir).await?;
+                let url = c.database("nassella_web").await?;
                 (Some(c), url)
             }
         };
@@ -217,8 +216,10 @@ impl Server {
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.task).await;
         self.state.pool.close().await;
-        if let Some(mut c) = self.cluster.take() {
-            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+        if let Some(c) = self.cluster.take() {
+            if let Err(e) = c.stop().await {
+                tracing::warn!("stopping the embedded PostgreSQL: {e:#}");
+            }
         }
     }
 }

@@ -38,7 +38,12 @@ impl Cluster {
     ///
     /// # Errors
     /// When PostgreSQL is missing or does not start.
-    pub fn start(dir: &Path) -> Result<Self> {
+    pub async fn start(dir: &Path) -> Result<Self> {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::start_blocking(&dir)).await?
+    }
+
+    fn start_blocking(dir: &Path) -> Result<Self> {
         let bin = bin_dir()?;
         std::fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
@@ -127,7 +132,7 @@ impl Cluster {
     ///
     /// # Errors
     /// When it cannot be created.
-    pub fn database(&self, name: &str) -> Result<String> {
+    pub async fn database(&self, name: &str) -> Result<String> {
         let exists = Command::new(self.bin.join("psql"))
             .args(["-h", &self.socket.display().to_string(), "-U", "nassella", "-d", "postgres", "-tAc"])
             .arg(format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"))
@@ -147,7 +152,15 @@ impl Cluster {
     }
 
     /// Stop the cluster (fast shutdown).
-    pub fn stop(&mut self) {
+    ///
+    /// # Errors
+    /// Never in the stand-in.
+    pub async fn stop(mut self) -> Result<()> {
+        tokio::task::spawn_blocking(move || self.stop_blocking()).await?;
+        Ok(())
+    }
+
+    fn stop_blocking(&mut self) {
         if !self.stopped {
             self.stopped = true;
             let _ = self.run(
@@ -160,7 +173,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.stop();
+        self.stop_blocking();
     }
 }
 

@@ -22,9 +22,9 @@ fn directory() -> Slapd {
 
 #[tokio::test]
 async fn ldap_sign_in_maps_groups_to_tenants_and_roles() {
-    let env = Env::new();
+    let env = Env::new().await;
     let ldap = directory();
-    let mut opts = env.options("ldap", AuthMode::Ldap);
+    let mut opts = env.options("ldap", AuthMode::Ldap).await;
     opts.ldap_url = Some(ldap.url.clone());
     let server = common::start(opts).await;
     let base = format!("http://{}", server.addr);
@@ -82,8 +82,8 @@ async fn ldap_sign_in_maps_groups_to_tenants_and_roles() {
 
 #[tokio::test]
 async fn every_post_needs_the_session_csrf_token() {
-    let env = Env::new();
-    let server = common::start(env.options("csrf", AuthMode::Local)).await;
+    let env = Env::new().await;
+    let server = common::start(env.options("csrf", AuthMode::Local).await).await;
     let base = format!("http://{}", server.addr);
     let password = server.first_password.clone().expect("a first password");
     let c = client();
@@ -122,8 +122,8 @@ async fn every_post_needs_the_session_csrf_token() {
 
 #[tokio::test]
 async fn local_admin_password_is_argon2_and_sign_in_is_rate_limited() {
-    let env = Env::new();
-    let mut opts = env.options("local", AuthMode::Local);
+    let env = Env::new().await;
+    let mut opts = env.options("local", AuthMode::Local).await;
     opts.login_per_minute = 5;
     let server = common::start(opts.clone()).await;
     let base = format!("http://{}", server.addr);
@@ -148,9 +148,9 @@ async fn local_admin_password_is_argon2_and_sign_in_is_rate_limited() {
 
 #[tokio::test]
 async fn forward_auth_headers_count_only_from_trusted_proxies() {
-    let env = Env::new();
+    let env = Env::new().await;
     // Not trusted: 127.0.0.1 is not in the list, so the headers are refused, whatever the mode.
-    let mut opts = env.options("proxy", AuthMode::Proxy);
+    let mut opts = env.options("proxy", AuthMode::Proxy).await;
     opts.trusted_proxies = vec!["10.9.9.0/24".parse().unwrap()];
     let server = common::start(opts.clone()).await;
     let base = format!("http://{}", server.addr);
@@ -191,8 +191,8 @@ async fn forward_auth_headers_count_only_from_trusted_proxies() {
 
 #[tokio::test]
 async fn secrets_are_sealed_at_rest_and_never_shown() {
-    let env = Env::new();
-    let server = common::start(env.options("secrets", AuthMode::Local)).await;
+    let env = Env::new().await;
+    let server = common::start(env.options("secrets", AuthMode::Local).await).await;
     let base = format!("http://{}", server.addr);
     let c = client();
     let pw = server.first_password.clone().unwrap();

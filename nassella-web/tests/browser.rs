@@ -123,9 +123,9 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     std::env::set_var("NASSELLA_COMPOSE", nassella_testkit::compose_binary_path());
     std::env::set_var("NASSELLA_WEB_AS_CLI", "1");
 
-    let env = Env::new();
+    let env = Env::new().await;
     let ldap = Slapd::start(&ldif(&[("alice", "alice-pw")], &[("nassella-acme-admin", &["alice"])]));
-    let mut opts = env.options("browser", AuthMode::Ldap);
+    let mut opts = env.options("browser", AuthMode::Ldap).await;
     opts.ldap_url = Some(ldap.url.clone());
     let state_dir = opts.state_dir.clone().unwrap();
     let server = common::start(opts).await;

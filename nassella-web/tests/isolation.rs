@@ -86,8 +86,8 @@ fn proxy_client(user: &str, group: &str) -> reqwest::Client {
 
 #[tokio::test]
 async fn a_user_of_one_tenant_reaches_nothing_of_another() {
-    let env = Env::new();
-    let mut opts = env.options("isolation", AuthMode::Proxy);
+    let env = Env::new().await;
+    let mut opts = env.options("isolation", AuthMode::Proxy).await;
     opts.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let server = common::start(opts).await;
     let base = format!("http://{}", server.addr);

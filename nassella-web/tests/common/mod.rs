@@ -16,7 +16,7 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new() -> Self {
+    pub async fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("nassella-web-test-")
             .tempdir()
@@ -28,19 +28,21 @@ impl Env {
             .status()
             .expect("chmod");
         let cluster =
-            nassella_web::pg::Cluster::start(&dir.path().join("pg")).expect("PostgreSQL starts");
+            nassella_web::pg::Cluster::start(&dir.path().join("pg"))
+            .await
+            .expect("PostgreSQL starts");
         Self { dir, cluster }
     }
 
     /// Options for a server on a free loopback port with its own database.
-    pub fn options(&self, db: &str, auth: AuthMode) -> Options {
+    pub async fn options(&self, db: &str, auth: AuthMode) -> Options {
         let key = self.dir.path().join(format!("{db}.key"));
         if !key.exists() {
             nassella_web::crypto::SealingKey::create_file(&key).expect("key");
         }
         Options {
             listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: Some(self.cluster.database(db).expect("database")),
+            database_url: Some(self.cluster.database(db).await.expect("database")),
             state_dir: Some(self.dir.path().join(format!("{db}-state"))),
             key_file: Some(key),
             auth: Some(auth),
