@@ -15,7 +15,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::auth::ldap::LdapConfig;
 use crate::auth::LoginLimits;
 use crate::crypto::SealingKey;
-use crate::jobs::{ControlPlane, Queue};
+use crate::jobs::{ControlPlane, Queue, Worker};
 use crate::options::{AuthMode, Options};
 
 /// What every request can reach.
@@ -70,6 +70,7 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
     cluster: Option<crate::pg::Cluster>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    worker: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 fn sealing_key(opts: &Options, state_dir: &std::path::Path, embedded: bool) -> Result<SealingKey> {
@@ -161,8 +162,25 @@ impl Server {
             state_dir: state_dir.clone(),
             cli,
         };
-        let queue = Queue::new(opts.workers);
-        queue.run(control.clone());
+        let queue = Queue::new(pool.clone());
+        queue.migrate().await.context("running the job queue's migrations")?;
+        let worker_id = format!(
+            "{}-{}",
+            std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(),
+            std::process::id()
+        );
+        let worker = Worker::new(queue.clone(), worker_id);
+        let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+        let workers = opts.workers;
+        let handler = control.clone();
+        let worker_task = tokio::spawn(async move {
+            let stop = async {
+                let _ = worker_stopped.await;
+            };
+            if let Err(e) = worker.run_until(handler, workers, stop).await {
+                tracing::error!("the job worker stopped: {e:#}");
+            }
+        });
         let state = AppState {
             pool,
             key,
@@ -197,6 +215,7 @@ impl Server {
             task,
             cluster,
             shutdown: Some(tx),
+            worker: Some((stop_worker, worker_task)),
         })
     }
 
@@ -215,6 +234,14 @@ impl Server {
             let _ = tx.send(());
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.task).await;
+        if let Some((stop, task)) = self.worker.take() {
+            let _ = stop.send(());
+            // Running jobs finish first; a job cut off here is taken over by another replica
+            // (or by this one at its next start) once its heartbeat is stale.
+            if tokio::time::timeout(std::time::Duration::from_secs(30), task).await.is_err() {
+                tracing::warn!("jobs still running at stop; another replica will take them over");
+            }
+        }
         self.state.pool.close().await;
         if let Some(c) = self.cluster.take() {
             if let Err(e) = c.stop().await {

@@ -1,270 +1,51 @@
 //! Jobs: deploys, plans, backups, restores and destroys, each the `nassella` CLI run for one
-//! instance in a private folder.
-//!
-//! TEMPORARY: the queue here is an in-process stand-in with the API of `nassella_jobs::Queue`
-//! (enqueue, subscribe, one job at a time per instance, a bounded number at once); it is replaced
-//! by the PostgreSQL queue of `nassella-jobs` (shared by replicas, with heartbeats) when that
-//! crate lands. The [`ControlPlane`] handler stays.
+//! instance in a private folder. They go through the PostgreSQL queue of `nassella-jobs`
+//! (shared by replicas, one job at a time per instance, heartbeats and takeover); this module is
+//! the web app's [`Handler`] for it.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _, Result};
-use futures_util::Stream;
-use serde_json::Value;
+use nassella_jobs::{Handler, Job, JobError, Log, Outcome, Stream};
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::io::AsyncBufReadExt as _;
-use tokio::sync::{broadcast, Semaphore};
 use uuid::Uuid;
 
 use crate::crypto::SealingKey;
 
-/// The kinds of job and the CLI command each runs.
-pub const KINDS: &[(&str, &str)] = &[
-    ("plan", "plan"),
-    ("apply", "apply"),
-    ("backup", "backups create"),
-    ("restore", "backups restore"),
-    ("destroy", "destroy"),
-];
+pub use nassella_jobs::{JobState, Queue, Worker};
 
-/// A job as the pages see it.
-#[derive(Debug, Clone)]
-pub struct JobInfo {
-    /// Its id.
-    pub id: Uuid,
-    /// The instance it works on.
-    pub instance_id: i64,
-    /// `plan`, `apply`, …
-    pub kind: String,
-    /// Arguments (a restore's snapshot).
-    pub args: Value,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub state: String,
-    /// Who asked.
-    pub requested_by: String,
-    /// When it was queued.
-    pub created_at: time::OffsetDateTime,
-    /// The plan's one-line summary (the CLI's last `==>` line), once known.
-    pub summary: Option<String>,
+/// The kinds of job the pages start.
+pub const KINDS: &[&str] = &["plan", "apply", "backup", "restore", "destroy"];
+
+/// High half of the queue's instance key: the queue keys instances by UUID, the web app's
+/// instances have `BIGSERIAL` ids; `key(id)` and `instance_of_key` map one to the other.
+const KEY_HIGH: u64 = u64::from_be_bytes(*b"nassella");
+
+/// The queue's key of instance `id`.
+#[must_use]
+pub fn key(id: i64) -> Uuid {
+    Uuid::from_u64_pair(KEY_HIGH, id as u64)
 }
 
-/// One event of a job's log stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogEvent {
-    /// A line of output.
-    Line(String),
-    /// The job ended in this state.
-    Done(String),
+/// The instance id of a queue key, if it is one of ours.
+#[must_use]
+pub fn instance_of_key(k: Uuid) -> Option<i64> {
+    let (hi, lo) = k.as_u64_pair();
+    (hi == KEY_HIGH).then_some(lo as i64)
 }
 
-/// Where a running job writes its log.
-#[derive(Clone)]
-pub struct Log {
-    queue: Queue,
-    job: Uuid,
-}
-
-impl Log {
-    /// Append a line.
-    pub fn line(&self, text: &str) {
-        let mut jobs = self.queue.inner.jobs.lock().expect("jobs lock");
-        if let Some(j) = jobs.get_mut(&self.job) {
-            if let Some(s) = text.strip_prefix("==> ") {
-                j.info.summary = Some(s.to_owned());
-            }
-            j.lines.push(text.to_owned());
-            let _ = j.tx.send(LogEvent::Line(text.to_owned()));
-        }
-    }
-}
-
-/// What runs a job.
-#[async_trait::async_trait]
-pub trait Handler: Send + Sync + 'static {
-    /// Run `job`, writing to `log`; `Ok` with the instance's new status, or the error.
-    async fn run(&self, job: &JobInfo, log: &Log) -> Result<String>;
-}
-
-struct Rec {
-    info: JobInfo,
-    lines: Vec<String>,
-    tx: broadcast::Sender<LogEvent>,
-}
-
-struct Inner {
-    jobs: Mutex<HashMap<Uuid, Rec>>,
-    locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
-    slots: Arc<Semaphore>,
-    handler: Mutex<Option<Arc<dyn Handler>>>,
-}
-
-/// The queue (stand-in; see the module's doc).
-#[derive(Clone)]
-pub struct Queue {
-    inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Queue")
-    }
-}
-
-impl Queue {
-    /// A queue running at most `concurrency` jobs at once.
-    #[must_use]
-    pub fn new(concurrency: usize) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                jobs: Mutex::new(HashMap::new()),
-                locks: Mutex::new(HashMap::new()),
-                slots: Arc::new(Semaphore::new(concurrency.max(1))),
-                handler: Mutex::new(None),
-            }),
-        }
-    }
-
-    /// Start running jobs with `handler`.
-    pub fn run(&self, handler: impl Handler) {
-        *self.inner.handler.lock().expect("handler lock") = Some(Arc::new(handler));
-    }
-
-    /// Queue a job; it runs once the instance's previous jobs are done.
-    ///
-    /// # Errors
-    /// Never in the stand-in.
-    pub async fn enqueue(
-        &self,
-        instance_id: i64,
-        kind: &str,
-        args: Value,
-        requested_by: &str,
-    ) -> Result<Uuid> {
-        let id = Uuid::new_v4();
-        let (tx, _) = broadcast::channel(1024);
-        let info = JobInfo {
-            id,
-            instance_id,
-            kind: kind.to_owned(),
-            args,
-            state: "queued".into(),
-            requested_by: requested_by.to_owned(),
-            created_at: time::OffsetDateTime::now_utc(),
-            summary: None,
-        };
-        self.inner.jobs.lock().expect("jobs lock").insert(
-            id,
-            Rec {
-                info: info.clone(),
-                lines: vec![],
-                tx,
-            },
-        );
-        let lock = self
-            .inner
-            .locks
-            .lock()
-            .expect("locks lock")
-            .entry(instance_id)
-            .or_default()
-            .clone();
-        let q = self.clone();
-        tokio::spawn(async move {
-            let _instance = lock.lock().await;
-            let _slot = q.inner.slots.clone().acquire_owned().await;
-            q.set_state(id, "running");
-            let handler = q.inner.handler.lock().expect("handler lock").clone();
-            let log = Log {
-                queue: q.clone(),
-                job: id,
-            };
-            let outcome = match handler {
-                Some(h) => h.run(&info, &log).await,
-                None => Err(anyhow::anyhow!("this replica runs no jobs")),
-            };
-            match outcome {
-                Ok(_) => q.finish(id, "succeeded"),
-                Err(e) => {
-                    log.line(&format!("error: {e:#}"));
-                    q.finish(id, "failed");
-                }
-            }
-        });
-        Ok(id)
-    }
-
-    fn set_state(&self, id: Uuid, state: &str) {
-        if let Some(j) = self.inner.jobs.lock().expect("jobs lock").get_mut(&id) {
-            j.info.state = state.to_owned();
-        }
-    }
-
-    fn finish(&self, id: Uuid, state: &str) {
-        if let Some(j) = self.inner.jobs.lock().expect("jobs lock").get_mut(&id) {
-            j.info.state = state.to_owned();
-            let _ = j.tx.send(LogEvent::Done(state.to_owned()));
-        }
-    }
-
-    /// A job.
-    #[must_use]
-    pub fn get(&self, id: Uuid) -> Option<JobInfo> {
-        self.inner
-            .jobs
-            .lock()
-            .expect("jobs lock")
-            .get(&id)
-            .map(|r| r.info.clone())
-    }
-
-    /// An instance's jobs, newest first.
-    #[must_use]
-    pub fn of_instance(&self, instance_id: i64) -> Vec<JobInfo> {
-        let mut v: Vec<JobInfo> = self
-            .inner
-            .jobs
-            .lock()
-            .expect("jobs lock")
-            .values()
-            .filter(|r| r.info.instance_id == instance_id)
-            .map(|r| r.info.clone())
-            .collect();
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-        v
-    }
-
-    /// The job's log: the lines so far, then the new ones as they come, then its end.
-    #[must_use]
-    pub fn subscribe(&self, id: Uuid) -> Pin<Box<dyn Stream<Item = LogEvent> + Send>> {
-        let (past, rx, done) = {
-            let jobs = self.inner.jobs.lock().expect("jobs lock");
-            let Some(j) = jobs.get(&id) else {
-                return Box::pin(futures_util::stream::empty());
-            };
-            let done = matches!(j.info.state.as_str(), "succeeded" | "failed")
-                .then(|| j.info.state.clone());
-            (j.lines.clone(), j.tx.subscribe(), done)
-        };
-        let past = futures_util::stream::iter(past.into_iter().map(LogEvent::Line));
-        if let Some(state) = done {
-            return Box::pin(past.chain(futures_util::stream::once(async move {
-                LogEvent::Done(state)
-            })));
-        }
-        use futures_util::StreamExt as _;
-        let live = tokio_stream::wrappers::BroadcastStream::new(rx)
-            .filter_map(|r| async move { r.ok() })
-            .scan(false, |ended, ev| {
-                let out = if *ended { None } else { Some(ev.clone()) };
-                *ended = matches!(ev, LogEvent::Done(_));
-                async move { out }
-            });
-        Box::pin(past.chain(live))
-    }
+/// The one-line summary a job ended with (the CLI's last `==>` line), from its outcome.
+#[must_use]
+pub fn summary(job: &Job) -> String {
+    job.outcome
+        .as_ref()
+        .and_then(|o| o["summary"].as_str())
+        .map(str::to_owned)
+        .or_else(|| job.error.clone())
+        .unwrap_or_default()
 }
 
 /// The handler that runs the `nassella` CLI for an instance: its state folder lives in
@@ -282,12 +63,23 @@ pub struct ControlPlane {
     pub cli: PathBuf,
 }
 
-/// A prepared run: the private folder and what goes into the CLI's environment.
-#[derive(Debug)]
+/// A prepared run: the private folder and what goes into the CLI's environment. Its `Debug`
+/// shows no secret.
 pub struct Prepared {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    master_hex: String,
     state_root: PathBuf,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("dir", &self.dir.path())
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("state_root", &self.state_root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Prepared {
@@ -341,22 +133,23 @@ impl ControlPlane {
             .prefix("nassella-web-job-")
             .tempdir()?;
         let mut env = vec![];
-        let mut has_key = false;
+        let mut master_hex = None;
         for (name, value) in secrets {
             if name == "master_key" {
                 write_private(&dir.path().join("master.key"), &format!("{value}\n"))?;
-                has_key = true;
+                master_hex = Some(value);
             } else {
                 env.push((name, value));
             }
         }
-        if !has_key {
+        let Some(master_hex) = master_hex else {
             bail!("the instance has no master key; set one under Secrets");
-        }
+        };
         write_private(&dir.path().join("config.toml"), &text)?;
         Ok(Prepared {
             dir,
             env,
+            master_hex,
             state_root,
         })
     }
@@ -398,8 +191,10 @@ impl ControlPlane {
 
 #[async_trait::async_trait]
 impl Handler for ControlPlane {
-    async fn run(&self, job: &JobInfo, log: &Log) -> Result<String> {
-        let mut args: Vec<String> = match job.kind.as_str() {
+    async fn run(&self, job: &Job, log: &Log) -> Result<Outcome, JobError> {
+        let instance = instance_of_key(job.instance_id)
+            .ok_or_else(|| JobError("this job is not for a web app instance".into()))?;
+        let args: Vec<String> = match job.kind.as_str() {
             "plan" => vec!["plan".into()],
             "apply" => vec!["apply".into()],
             "destroy" => vec!["destroy".into()],
@@ -407,18 +202,23 @@ impl Handler for ControlPlane {
             "restore" => {
                 let snap = job.args["snapshot"].as_str().unwrap_or_default();
                 if snap.is_empty() || !snap.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    bail!("a restore needs a snapshot id");
+                    return Err(JobError("a restore needs a snapshot id".into()));
                 }
                 vec!["backups".into(), "restore".into(), snap.to_owned()]
             }
-            other => bail!("unknown job kind `{other}`"),
+            other => return Err(JobError(format!("unknown job kind `{other}`"))),
         };
-        if job.kind == "destroy" && job.args["delete_data"].as_bool() == Some(true) {
-            // Not offered by the pages; kept explicit for the day it is.
-            args.push("--delete-data".into());
+        if job.is_resumed() {
+            // Every command is safe to run again: the CLI converges (apply, destroy), a backup
+            // is one more snapshot, a restore recorded its plan before deploying it.
+            log.info("resuming: the previous worker stopped; running the command again");
         }
-        log.line(&format!("$ nassella {}", args.join(" ")));
-        let p = self.prepare(job.instance_id).await?;
+        log.info(&format!("$ nassella {}", args.join(" ")));
+        let p = self.prepare(instance).await?;
+        for (_, v) in &p.env {
+            log.redact(v);
+        }
+        log.redact(p.master_hex.trim());
         let mut child = self
             .command(&p, &args)
             .stdout(Stdio::piped())
@@ -427,19 +227,32 @@ impl Handler for ControlPlane {
             .context("starting nassella")?;
         let out = child.stdout.take().expect("piped");
         let err = child.stderr.take().expect("piped");
-        let pump = |r: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
+        let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pump = |r: Box<dyn tokio::io::AsyncRead + Unpin + Send>, stream: Stream| {
             let log = log.clone();
+            let last = last.clone();
             async move {
                 let mut lines = tokio::io::BufReader::new(r).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
-                    log.line(&l);
+                    if let Some(s) = l.strip_prefix("==> ") {
+                        *last.lock().expect("summary lock") = s.to_owned();
+                    }
+                    log.line(stream, &l);
                 }
             }
         };
-        let (status, (), ()) = tokio::join!(child.wait(), pump(Box::new(out)), pump(Box::new(err)));
-        let status = status?;
+        let (status, (), ()) = tokio::join!(
+            child.wait(),
+            pump(Box::new(out), Stream::Stdout),
+            pump(Box::new(err), Stream::Stderr)
+        );
+        let status = status.context("waiting for nassella")?;
+        log.flush().await;
         if !status.success() {
-            bail!("nassella {} failed ({status})", args.join(" "));
+            return Err(JobError(format!(
+                "nassella {} failed ({status}); its output is above",
+                args.join(" ")
+            )));
         }
         let new_status = match job.kind.as_str() {
             "apply" | "restore" => Some("running"),
@@ -447,8 +260,9 @@ impl Handler for ControlPlane {
             _ => None,
         };
         if let Some(s) = new_status {
-            crate::db::set_status(&self.pool, job.instance_id, s).await?;
+            crate::db::set_status(&self.pool, instance, s).await?;
         }
-        Ok(new_status.unwrap_or("unchanged").to_owned())
+        let summary = last.lock().expect("summary lock").clone();
+        Ok(Outcome(json!({ "summary": summary, "status": new_status })))
     }
 }

@@ -16,10 +16,11 @@ pub mod form;
 pub mod jobs;
 pub mod options;
 pub mod pages;
-pub mod pg;
 pub mod routes;
 pub mod secrets;
 pub mod views;
 
 pub use app::{build_router, AppState, Server};
+/// The embedded PostgreSQL cluster (from `nassella-jobs`).
+pub use nassella_jobs::pg;
 pub use options::{AuthMode, Options};

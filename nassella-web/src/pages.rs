@@ -21,7 +21,8 @@ use crate::app::AppState;
 use crate::auth::{self, CsrfToken, CurrentUser, Role};
 use crate::db::{self, Access, InstanceRow};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{JobInfo, LogEvent};
+use crate::jobs::{self, JobState};
+use nassella_jobs::Job as JobInfo;
 use crate::views::{self, Chrome};
 use crate::{audit, form, secrets};
 
@@ -88,10 +89,10 @@ fn job_line(j: &JobInfo) -> views::JobLine {
     views::JobLine {
         id: j.id.to_string(),
         kind: j.kind.clone(),
-        state: j.state.clone(),
+        state: j.state.as_str().to_owned(),
         by: j.requested_by.clone(),
         at: time_text(j.created_at),
-        summary: j.summary.clone().unwrap_or_default(),
+        summary: jobs::summary(j),
     }
 }
 
@@ -452,7 +453,13 @@ async fn instance_page(
             .iter()
             .map(|n| (n.name.to_owned(), n.help.to_owned()))
             .collect(),
-        jobs: state.queue.of_instance(inst.id).iter().take(20).map(job_line).collect(),
+        jobs: state
+            .queue
+            .for_instance(jobs::key(inst.id), 20)
+            .await?
+            .iter()
+            .map(job_line)
+            .collect(),
         addresses,
     })?;
     if !pre.is_empty() {
@@ -662,7 +669,10 @@ async fn enqueue(
             errors.len()
         )));
     }
-    let job = state.queue.enqueue(inst.id, kind, args.clone(), &user.username).await?;
+    let job = state
+        .queue
+        .enqueue(jobs::key(inst.id), kind, &args, &user.username)
+        .await?;
     audit::record(&state.pool, user, Some(access.tenant_id), &format!("job-{kind}"), &format!("instance {}", inst.name), json!({ "job": job.to_string(), "args": args }), Some(peer.ip())).await?;
     Ok(Redirect::to(&format!("/t/{}/jobs/{job}", access.slug)).into_response())
 }
@@ -703,25 +713,54 @@ pub async fn job(
 
 async fn job_of(state: &AppState, access: &Access, job: &str) -> AppResult<(JobInfo, InstanceRow)> {
     let id: Uuid = job.parse().map_err(|_| AppError::NotFound)?;
-    let j = state.queue.get(id).ok_or(AppError::NotFound)?;
-    let inst = instance_of(state, access, j.instance_id).await?;
+    let j = state.queue.get(id).await?.ok_or(AppError::NotFound)?;
+    let instance = jobs::instance_of_key(j.instance_id).ok_or(AppError::NotFound)?;
+    let inst = instance_of(state, access, instance).await?;
     Ok((j, inst))
 }
 
-/// `GET /t/{tenant}/jobs/{job}/events`: the log as server-sent events (`line`, then `done`).
+/// `GET /t/{tenant}/jobs/{job}/events`: the log as server-sent events: a `line` per line (its
+/// sequence number as the event id, so a reconnecting browser resumes after `Last-Event-ID`),
+/// then `done` with the final state.
 pub async fn job_events(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: axum::http::HeaderMap,
     Path((tenant, job)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let (j, _) = job_of(&state, &access, &job).await?;
-    let stream = state.queue.subscribe(j.id).map(|ev| {
-        Ok::<_, Infallible>(match ev {
-            LogEvent::Line(l) => Event::default().event("line").data(l),
-            LogEvent::Done(s) => Event::default().event("done").data(s),
-        })
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    let lines = state.queue.subscribe_after(j.id, after).await?;
+    let queue = state.queue.clone();
+    let id = j.id;
+    let end = futures_util::stream::once(async move {
+        let s = match queue.get(id).await {
+            Ok(Some(j)) => j.state,
+            _ => JobState::Failed,
+        };
+        Ok::<_, Infallible>(Event::default().event("done").data(s.as_str()))
     });
+    let stream = lines
+        .filter_map(|l| async move {
+            match l {
+                Ok(l) => Some(Ok::<_, Infallible>(
+                    Event::default()
+                        .event("line")
+                        .id(l.seq.to_string())
+                        .data(l.line.replace('\r', "")),
+                )),
+                Err(e) => {
+                    tracing::warn!("job log stream: {e:#}");
+                    None
+                }
+            }
+        })
+        .chain(end);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 

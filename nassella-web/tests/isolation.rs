@@ -114,7 +114,7 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
     let b_job = server
         .state
         .queue
-        .enqueue(b_id, "plan", serde_json::json!({}), "bob")
+        .enqueue(nassella_web::jobs::key(b_id), "plan", &serde_json::json!({}), "bob")
         .await
         .unwrap();
     // B's ids as B's own pages show them.
@@ -213,6 +213,7 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
     assert_eq!(before, after);
     let secrets_after: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets").fetch_one(&server.state.pool).await.unwrap();
     assert_eq!(secrets_after, secrets_before + 1, "only alice's own instance's master key was added");
-    assert_eq!(server.state.queue.of_instance(b_id).len(), 1, "only B's own job");
+    let b_jobs = server.state.queue.for_instance(nassella_web::jobs::key(b_id), 100).await.unwrap();
+    assert_eq!(b_jobs.len(), 1, "only B's own job");
     server.stop().await;
 }
