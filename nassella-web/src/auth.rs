@@ -332,10 +332,16 @@ pub fn form_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 }
 
 /// Rate limits of the sign-in form: per client address and per user name.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginLimits {
     by_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     by_user: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl std::fmt::Debug for LoginLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginLimits")
+    }
 }
 
 impl LoginLimits {

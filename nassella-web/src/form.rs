@@ -361,7 +361,7 @@ pub fn apply_form(config: &Value, pairs: &[(String, String)]) -> (Value, Vec<(St
             obj.remove(key);
         }
     };
-    let mut read = |f: &Field, errors: &mut Vec<(String, String)>| -> Option<Value> {
+    let read = |f: &Field, errors: &mut Vec<(String, String)>| -> Option<Value> {
         let raw = given.get(f.path.as_str()).copied().unwrap_or("").trim();
         if raw.is_empty() {
             return None;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, csrf_of, Env};
+use common::{csrf_of, Env};
 use nassella_web::AuthMode;
 use reqwest::StatusCode;
 
