@@ -141,6 +141,14 @@ impl InstanceForm {
                         .max_by_key(|p| p.len())
                 })
                 .or_else(|| {
+                    // A problem about a table (`backup`) with one field (`backup.repository`).
+                    let mut under = paths.iter().filter(|p| p.starts_with(&format!("{norm}.")));
+                    match (under.next(), under.next()) {
+                        (Some(one), None) => Some(one),
+                        _ => None,
+                    }
+                })
+                .or_else(|| {
                     let mut seg = norm.split('.');
                     let (Some("apps"), Some(app)) = (seg.next(), seg.next()) else {
                         return None;
@@ -495,23 +503,24 @@ pub fn stack_of(
     let text = to_toml(config).map_err(|e| vec![("config".to_owned(), e)])?;
     let (stack, report) = nassella_cli::config::parse("instance", &text)
         .map_err(|e| vec![("config".to_owned(), e)])?;
-    let pairs = |r: &nassella_core::Report| -> Vec<(String, String)> {
+    let pairs = |r: &nassella_core::Report, errors: bool| -> Vec<(String, String)> {
         r.problems()
             .iter()
+            .filter(|p| (p.severity == nassella_core::Severity::Error) == errors)
             .map(|p| (p.path.clone(), p.kind.to_string()))
             .collect()
     };
     let composed = nassella_core::compose(&stack);
     if report.has_errors() {
-        let mut all = pairs(&report);
+        let mut all = pairs(&report, true);
         if let Err(r) = &composed {
-            all.extend(pairs(r));
+            all.extend(pairs(r, true));
         }
         return Err(all);
     }
     match composed {
-        Ok(v) => Ok((stack, pairs(v.warnings()))),
-        Err(r) => Err(pairs(&r)),
+        Ok(v) => Ok((stack, pairs(v.warnings(), false))),
+        Err(r) => Err(pairs(&r, true)),
     }
 }
 

@@ -26,6 +26,26 @@ use nassella_jobs::Job as JobInfo;
 use crate::views::{self, Chrome};
 use crate::{audit, form, secrets};
 
+/// Path parameters; a value that does not parse (an id that is not a number) is "not found",
+/// like any other object that is not there.
+pub struct P<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for P<T>
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| Self(t))
+            .map_err(|_| AppError::NotFound)
+    }
+}
+
 fn render(t: &impl Template) -> AppResult<Response> {
     Ok(Html(t.render().map_err(anyhow::Error::from)?).into_response())
 }
@@ -260,7 +280,7 @@ pub async fn dashboard(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path(tenant): Path<String>,
+    P(tenant): P<String>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let instances = db::instances_of(&state.pool, access.tenant_id)
@@ -289,7 +309,7 @@ pub async fn audit_log(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path(tenant): Path<String>,
+    P(tenant): P<String>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     require(&access, Role::Admin)?;
@@ -315,7 +335,7 @@ pub async fn new_instance_form(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path(tenant): Path<String>,
+    P(tenant): P<String>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     require(&access, Role::Operator)?;
@@ -349,7 +369,7 @@ pub async fn create_instance(
     user: CurrentUser,
     csrf: CsrfToken,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(tenant): Path<String>,
+    P(tenant): P<String>,
     Form(f): Form<NewInstanceForm>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
@@ -473,7 +493,7 @@ pub async fn instance(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let inst = instance_of(&state, &access, id).await?;
@@ -489,7 +509,7 @@ pub async fn save_instance(
     user: CurrentUser,
     csrf: CsrfToken,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
@@ -527,7 +547,7 @@ pub async fn add_app(
     State(state): State<AppState>,
     user: CurrentUser,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
     Form(f): Form<AddApp>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
@@ -564,7 +584,7 @@ pub async fn remove_app(
     State(state): State<AppState>,
     user: CurrentUser,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
     Form(f): Form<RemoveApp>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
@@ -591,7 +611,7 @@ pub async fn set_secret(
     State(state): State<AppState>,
     user: CurrentUser,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
     Form(f): Form<SetSecret>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
@@ -612,7 +632,7 @@ pub async fn preview(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let inst = instance_of(&state, &access, id).await?;
@@ -682,7 +702,7 @@ pub async fn start_job(
     State(state): State<AppState>,
     user: CurrentUser,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
     Form(f): Form<StartJob>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
@@ -699,7 +719,7 @@ pub async fn job(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path((tenant, job)): Path<(String, String)>,
+    P((tenant, job)): P<(String, String)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let (j, inst) = job_of(&state, &access, &job).await?;
@@ -726,7 +746,7 @@ pub async fn job_events(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: axum::http::HeaderMap,
-    Path((tenant, job)): Path<(String, String)>,
+    P((tenant, job)): P<(String, String)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let (j, _) = job_of(&state, &access, &job).await?;
@@ -769,7 +789,7 @@ pub async fn backups(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     let inst = instance_of(&state, &access, id).await?;
@@ -827,7 +847,7 @@ pub async fn restore_form(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path((tenant, id, snapshot)): Path<(String, i64, String)>,
+    P((tenant, id, snapshot)): P<(String, i64, String)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     require(&access, Role::Operator)?;
@@ -849,7 +869,7 @@ pub async fn restore(
     State(state): State<AppState>,
     user: CurrentUser,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id, snapshot)): Path<(String, i64, String)>,
+    P((tenant, id, snapshot)): P<(String, i64, String)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     require(&access, Role::Operator)?;
@@ -879,7 +899,7 @@ pub async fn destroy_form(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: CsrfToken,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;
     require(&access, Role::Admin)?;
@@ -906,7 +926,7 @@ pub async fn destroy(
     user: CurrentUser,
     csrf: CsrfToken,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((tenant, id)): Path<(String, i64)>,
+    P((tenant, id)): P<(String, i64)>,
     Form(f): Form<ConfirmDestroy>,
 ) -> AppResult<Response> {
     let access = enter(&state, &user, &tenant).await?;

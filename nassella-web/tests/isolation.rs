@@ -142,7 +142,16 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
     let guessed_job = uuid::Uuid::new_v4().to_string();
     let b_job = b_job.to_string();
     let b_id_text = b_id.to_string();
-    let guessed_ids: Vec<String> = (1..=5).map(|n| (b_id + n).to_string()).chain(["0".into(), "-1".into()]).collect();
+    // Guesses: ids near B's, and absurd ones; alice's own instances are hers to see.
+    let own: Vec<i64> = sqlx::query_scalar("SELECT i.id FROM instances i JOIN tenants t ON t.id = i.tenant_id WHERE t.slug = 'acme'")
+        .fetch_all(&server.state.pool)
+        .await
+        .unwrap();
+    let guessed_ids: Vec<String> = (b_id - 3..=b_id + 5)
+        .filter(|n| *n != b_id && !own.contains(n))
+        .map(|n| n.to_string())
+        .chain(["0".into(), "-1".into(), "99999999999".into(), "x".into()])
+        .collect();
     let mut checked = 0;
     for route in nassella_web::routes::table() {
         let (_, _, scope, fields) = CASES
