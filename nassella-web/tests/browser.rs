@@ -171,8 +171,8 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     )
     .await;
     fill(&c, "f-apps-hello-host", "hello.localhost").await;
-    // A mistake: both apps on one hostname.
-    fill(&c, "f-apps-greet-host", "hello.localhost").await;
+    // A mistake: a hostname with capitals.
+    fill(&c, "f-apps-greet-host", "Greet.localhost").await;
     click(&c, "save").await;
     let err = c
         .find(Locator::Css(r#".field-error[data-field="apps.greet.host"]"#))
@@ -181,7 +181,7 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
         .text()
         .await
         .unwrap();
-    assert!(err.contains("hello.localhost") && err.contains("apps.greet.routes[0].host"), "{err}");
+    assert!(err.contains("Greet.localhost") && err.contains("apps.greet.routes[0].host"), "{err}");
     assert!(c.find(Locator::Css("#deploy[disabled]")).await.is_ok(), "deploy waits for a fix");
     shots.take(&c, "field-error").await;
 
