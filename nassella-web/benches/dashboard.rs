@@ -53,11 +53,20 @@ async fn run() {
                 .unwrap();
         }
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM instances").fetch_one(pool).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM instances")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(count, 100);
 
     let c = common::client();
-    let r = common::sign_in(&c, &base, "admin", server.first_password.as_deref().unwrap()).await;
+    let r = common::sign_in(
+        &c,
+        &base,
+        "admin",
+        server.first_password.as_deref().unwrap(),
+    )
+    .await;
     let cookie = r
         .headers()
         .get_all("set-cookie")
@@ -69,13 +78,23 @@ async fn run() {
         .to_owned();
     let url = format!("{base}/t/tenant3");
     let page = c.get(&url).send().await.unwrap().text().await.unwrap();
-    assert_eq!(page.matches("/t/tenant3/instances/").count(), 10, "the dashboard lists the tenant's 10 instances");
+    assert_eq!(
+        page.matches("/t/tenant3/instances/").count(),
+        10,
+        "the dashboard lists the tenant's 10 instances"
+    );
 
     let duration = std::env::var("WRK_DURATION").unwrap_or_else(|_| "15s".into());
     let conns = std::env::var("WRK_CONNECTIONS").unwrap_or_else(|_| "50".into());
     println!("wrk -t2 -c{conns} -d{duration} --latency {url}  (100 instances across 10 tenants)");
     let out = tokio::process::Command::new("wrk")
-        .args(["-t2", &format!("-c{conns}"), &format!("-d{duration}"), "--latency", "-H"])
+        .args([
+            "-t2",
+            &format!("-c{conns}"),
+            &format!("-d{duration}"),
+            "--latency",
+            "-H",
+        ])
         .arg(format!("Cookie: {cookie}"))
         .arg(&url)
         .output()
@@ -95,7 +114,11 @@ async fn run() {
         field("Requests/sec:"),
         field("50%"),
         field("99%"),
-        if non2xx == "?" { String::new() } else { format!(", {non2xx} non-2xx answers (a failure)") }
+        if non2xx == "?" {
+            String::new()
+        } else {
+            format!(", {non2xx} non-2xx answers (a failure)")
+        }
     );
     server.stop().await;
 }

@@ -70,7 +70,10 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
     cluster: Option<crate::pg::Cluster>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    worker: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    worker: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 fn sealing_key(opts: &Options, state_dir: &std::path::Path, embedded: bool) -> Result<SealingKey> {
@@ -108,7 +111,10 @@ impl Server {
         let embedded = opts.database_url.is_none();
         let loopback = opts.listen.ip().is_loopback();
         if opts.insecure_cookie && !loopback {
-            bail!("--insecure-cookie is for plain HTTP on a loopback address only; {} is not one", opts.listen);
+            bail!(
+                "--insecure-cookie is for plain HTTP on a loopback address only; {} is not one",
+                opts.listen
+            );
         }
         let secure_cookie = !(opts.insecure_cookie || (embedded && loopback));
         let mode = opts.auth_mode();
@@ -143,7 +149,10 @@ impl Server {
             None
         };
         let store = PostgresStore::new(pool.clone());
-        store.migrate().await.context("creating the session table")?;
+        store
+            .migrate()
+            .await
+            .context("creating the session table")?;
         let sessions = SessionManagerLayer::new(store)
             .with_name("nassella_session")
             .with_secure(secure_cookie)
@@ -163,10 +172,15 @@ impl Server {
             cli,
         };
         let queue = Queue::new(pool.clone());
-        queue.migrate().await.context("running the job queue's migrations")?;
+        queue
+            .migrate()
+            .await
+            .context("running the job queue's migrations")?;
         let worker_id = format!(
             "{}-{}",
-            std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(),
+            std::fs::read_to_string("/etc/hostname")
+                .unwrap_or_default()
+                .trim(),
             std::process::id()
         );
         let worker = Worker::new(queue.clone(), worker_id);
@@ -238,7 +252,10 @@ impl Server {
             let _ = stop.send(());
             // Running jobs finish first; a job cut off here is taken over by another replica
             // (or by this one at its next start) once its heartbeat is stale.
-            if tokio::time::timeout(std::time::Duration::from_secs(30), task).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("jobs still running at stop; another replica will take them over");
             }
         }

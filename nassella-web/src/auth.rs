@@ -27,7 +27,12 @@ use crate::error::AppError;
 use crate::options::AuthMode;
 
 /// The forward-auth headers of Authelia (and other proxies that speak its dialect).
-pub const FORWARD_HEADERS: [&str; 4] = ["remote-user", "remote-groups", "remote-email", "remote-name"];
+pub const FORWARD_HEADERS: [&str; 4] = [
+    "remote-user",
+    "remote-groups",
+    "remote-email",
+    "remote-name",
+];
 
 /// A role in a tenant, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -247,8 +252,9 @@ pub async fn identify(
                         .map(|g| g.trim().to_owned())
                         .filter(|g| !g.is_empty())
                         .collect();
-                    let u = sign_in_external(&state, "proxy", &name, email.as_deref(), &groups, peer)
-                        .await?;
+                    let u =
+                        sign_in_external(&state, "proxy", &name, email.as_deref(), &groups, peer)
+                            .await?;
                     session
                         .insert(SESSION_PROXY, (&ident, &u))
                         .await

@@ -163,7 +163,10 @@ mod tests {
         assert_ne!(s.sealed, b"hunter2");
         assert_eq!(k.open(7, &s).unwrap(), b"hunter2");
         assert!(k.open(8, &s).is_err(), "another row's id must not open it");
-        assert!(key('b').open(7, &s).is_err(), "another key must not open it");
+        assert!(
+            key('b').open(7, &s).is_err(),
+            "another key must not open it"
+        );
         let mut changed = s.clone();
         changed.sealed[0] ^= 1;
         assert!(k.open(7, &changed).is_err(), "a changed byte must not open");

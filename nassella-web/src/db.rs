@@ -22,7 +22,9 @@ pub async fn connect(url: &str) -> Result<PgPool> {
         .context("connecting to PostgreSQL")?;
     let mut m = sqlx::migrate!("./migrations");
     m.set_ignore_missing(true);
-    m.run(&pool).await.context("running nassella-web's migrations")?;
+    m.run(&pool)
+        .await
+        .context("running nassella-web's migrations")?;
     Ok(pool)
 }
 

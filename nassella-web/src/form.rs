@@ -165,9 +165,7 @@ impl InstanceForm {
                     continue;
                 }
             }
-            let app = norm
-                .strip_prefix("apps.")
-                .and_then(|r| r.split('.').next());
+            let app = norm.strip_prefix("apps.").and_then(|r| r.split('.').next());
             match app.and_then(|id| self.apps.iter_mut().find(|a| a.id == id)) {
                 Some(a) => a.errors.push(text),
                 None => self.errors.push(text),
@@ -252,7 +250,11 @@ pub fn app_fields(kind: &str, id: &str) -> Vec<Field> {
             let mut f = Field::new(format!("apps.{id}.{key}"), key, kind, help.trim());
             f.required = required.contains(&key.as_str());
             if let Some(opts) = p["enum"].as_array() {
-                f.options = opts.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+                f.options = opts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
             }
             f
         })
@@ -286,11 +288,31 @@ fn instance_fields(config: &Value) -> Vec<Field> {
     email.value = text_of(i["tls"].get("email"));
     let mut out = vec![provider, tls, email];
     for (key, kind, help) in [
-        ("server_type", FieldKind::Text, "Provider server type (default cx23)"),
-        ("location", FieldKind::Text, "Provider location/region (default fsn1)"),
-        ("volume_size_gb", FieldKind::Number, "Data volume size in GB (default 20)"),
-        ("http_port", FieldKind::Number, "Host port of the proxy for HTTP (default 80)"),
-        ("https_port", FieldKind::Number, "Host port of the proxy for HTTPS (default 443)"),
+        (
+            "server_type",
+            FieldKind::Text,
+            "Provider server type (default cx23)",
+        ),
+        (
+            "location",
+            FieldKind::Text,
+            "Provider location/region (default fsn1)",
+        ),
+        (
+            "volume_size_gb",
+            FieldKind::Number,
+            "Data volume size in GB (default 20)",
+        ),
+        (
+            "http_port",
+            FieldKind::Number,
+            "Host port of the proxy for HTTP (default 80)",
+        ),
+        (
+            "https_port",
+            FieldKind::Number,
+            "Host port of the proxy for HTTPS (default 443)",
+        ),
     ] {
         let mut f = Field::new(format!("instance.{key}"), key, kind, help);
         f.value = text_of(i.get(key));
@@ -357,7 +379,10 @@ pub fn form_of(config: &Value) -> InstanceForm {
 /// read (a number that is not one, JSON that does not parse) as (path, message).
 #[must_use]
 pub fn apply_form(config: &Value, pairs: &[(String, String)]) -> (Value, Vec<(String, String)>) {
-    let given: BTreeMap<&str, &str> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let given: BTreeMap<&str, &str> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut form = form_of(config);
     let mut errors = vec![];
     let mut out = config.clone();
@@ -375,7 +400,9 @@ pub fn apply_form(config: &Value, pairs: &[(String, String)]) -> (Value, Vec<(St
             return None;
         }
         match f.kind {
-            FieldKind::Text | FieldKind::Select | FieldKind::Lines => Some(Value::String(raw.to_owned())),
+            FieldKind::Text | FieldKind::Select | FieldKind::Lines => {
+                Some(Value::String(raw.to_owned()))
+            }
             FieldKind::Number => match raw.parse::<u64>() {
                 Ok(n) => Some(json!(n)),
                 Err(_) => {
@@ -597,8 +624,13 @@ mod tests {
         assert_eq!(out["instance"]["name"], json!("acme-web"));
         assert_eq!(out["apps"]["hello"]["host"], json!("hi.localhost"));
         assert_eq!(out["images"]["a:1"], json!("b:2"));
-        assert!(errors.contains(&("instance.https_port".into(), "`many` is not a whole number".into())));
-        assert!(errors.iter().any(|(p, m)| p == "images" && m.contains("line 3")));
+        assert!(errors.contains(&(
+            "instance.https_port".into(),
+            "`many` is not a whole number".into()
+        )));
+        assert!(errors
+            .iter()
+            .any(|(p, m)| p == "images" && m.contains("line 3")));
     }
 
     #[test]
@@ -609,6 +641,9 @@ mod tests {
         let parsed: toml::Table = toml::from_str(&text).unwrap();
         assert!(!parsed["apps"].as_table().unwrap().contains_key("evil"));
         let (errors, _) = check(&c);
-        assert!(errors.iter().any(|(p, _)| p.starts_with("apps.greet")), "{errors:?}");
+        assert!(
+            errors.iter().any(|(p, _)| p.starts_with("apps.greet")),
+            "{errors:?}"
+        );
     }
 }

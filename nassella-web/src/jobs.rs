@@ -122,7 +122,10 @@ impl ControlPlane {
         }
         let text = crate::form::to_toml(&inst.config.0).map_err(anyhow::Error::msg)?;
         let secrets = crate::secrets::open_all(&self.pool, &self.key, instance_id).await?;
-        let state_root = self.state_dir.join("instances").join(instance_id.to_string());
+        let state_root = self
+            .state_dir
+            .join("instances")
+            .join(instance_id.to_string());
         std::fs::create_dir_all(&state_root)?;
         {
             use std::os::unix::fs::PermissionsExt as _;

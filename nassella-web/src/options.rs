@@ -14,7 +14,16 @@ use ipnet::IpNet;
 /// URL, the operator's key, and LDAP or a forward-auth proxy (Authelia); docs/web.md explains
 /// each mode.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "nassella-web", version, max_term_width = 100)]
+#[command(
+    name = "nassella-web",
+    version,
+    max_term_width = 100,
+    after_help = "Environment without a flag:\n  \
+        NASSELLA_WEB_KEY     the operator's key itself (64 hex digits); wins over --key-file\n  \
+        NASSELLA_WEB_LOG     log filter (default `info,sqlx=warn`; e.g. `debug`)\n  \
+        NASSELLA_WEB_AS_CLI  set to 1: this executable is the `nassella` CLI (jobs run it so)\n\n\
+        docs/web.md explains the sign-in modes, the key and the embedded default."
+)]
 pub struct Options {
     /// Address and port to listen on. Keep it on a loopback address unless a TLS-terminating
     /// proxy sits in front.
@@ -49,7 +58,11 @@ pub struct Options {
     /// Addresses (CIDR, repeatable or comma-separated) whose forward-auth headers are trusted.
     /// A request from anywhere else that carries Remote-User, Remote-Groups or Remote-Email is
     /// refused (403) and logged, whatever --auth is.
-    #[arg(long = "trusted-proxy", env = "NASSELLA_WEB_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "NASSELLA_WEB_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<IpNet>,
 
     /// LDAP server, `ldap://host:389` (for --auth ldap).

@@ -22,9 +22,9 @@ use crate::auth::{self, CsrfToken, CurrentUser, Role};
 use crate::db::{self, Access, InstanceRow};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{self, JobState};
-use nassella_jobs::Job as JobInfo;
 use crate::views::{self, Chrome};
 use crate::{audit, form, secrets};
+use nassella_jobs::Job as JobInfo;
 
 /// Path parameters; a value that does not parse (an id that is not a number) is "not found",
 /// like any other object that is not there.
@@ -231,7 +231,16 @@ pub async fn login(
                         id,
                         username: username.clone(),
                     };
-                    audit::record(&state.pool, &u, None, "sign-in", &format!("user {username}"), json!({"via": "local"}), Some(peer.ip())).await?;
+                    audit::record(
+                        &state.pool,
+                        &u,
+                        None,
+                        "sign-in",
+                        &format!("user {username}"),
+                        json!({"via": "local"}),
+                        Some(peer.ip()),
+                    )
+                    .await?;
                     u
                 }
                 None => {
@@ -246,7 +255,15 @@ pub async fn login(
             };
             match auth::ldap::authenticate(&cfg, &username, &f.password).await {
                 Ok(u) => {
-                    auth::sign_in_external(&state, "ldap", &username, u.email.as_deref(), &u.groups, peer).await?
+                    auth::sign_in_external(
+                        &state,
+                        "ldap",
+                        &username,
+                        u.email.as_deref(),
+                        &u.groups,
+                        peer,
+                    )
+                    .await?
                 }
                 Err(auth::ldap::LdapError::Credentials) => {
                     tracing::info!(peer = %peer.ip(), user = %username, "failed LDAP sign-in");
@@ -412,7 +429,16 @@ pub async fn create_instance(
     };
     let key = nassella_core::MasterKey::from_bytes(rand_bytes());
     secrets::store(&state.pool, &state.key, id, "master_key", &key.to_hex()).await?;
-    audit::record(&state.pool, &user, Some(access.tenant_id), "create-instance", &format!("instance {name}"), json!({ "provider": f.provider }), Some(peer.ip())).await?;
+    audit::record(
+        &state.pool,
+        &user,
+        Some(access.tenant_id),
+        "create-instance",
+        &format!("instance {name}"),
+        json!({ "provider": f.provider }),
+        Some(peer.ip()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/t/{}/instances/{id}", access.slug)).into_response())
 }
 
@@ -519,7 +545,17 @@ pub async fn save_instance(
     // The instance's name is not a form field: it stays `<tenant>-<name>`.
     config["instance"]["name"] = inst.config.0["instance"]["name"].clone();
     if !unreadable.is_empty() {
-        return instance_page(&state, &user, &access, csrf.0, &inst, &config, &unreadable, "").await;
+        return instance_page(
+            &state,
+            &user,
+            &access,
+            csrf.0,
+            &inst,
+            &config,
+            &unreadable,
+            "",
+        )
+        .await;
     }
     let provider = config["instance"]["provider"]
         .as_str()
@@ -528,9 +564,22 @@ pub async fn save_instance(
         .to_owned();
     db::save_config(&state.pool, access.tenant_id, id, &provider, &config).await?;
     let (errors, _) = form::check(&config);
-    audit::record(&state.pool, &user, Some(access.tenant_id), "save-config", &format!("instance {}", inst.name), json!({ "problems": errors.len() }), Some(peer.ip())).await?;
+    audit::record(
+        &state.pool,
+        &user,
+        Some(access.tenant_id),
+        "save-config",
+        &format!("instance {}", inst.name),
+        json!({ "problems": errors.len() }),
+        Some(peer.ip()),
+    )
+    .await?;
     let inst = instance_of(&state, &access, id).await?;
-    let notice = if errors.is_empty() { "Saved." } else { "Saved as a draft." };
+    let notice = if errors.is_empty() {
+        "Saved."
+    } else {
+        "Saved as a draft."
+    };
     instance_page(&state, &user, &access, csrf.0, &inst, &config, &[], notice).await
 }
 
@@ -554,22 +603,46 @@ pub async fn add_app(
     require(&access, Role::Operator)?;
     let inst = instance_of(&state, &access, id).await?;
     let Some(entry) = nassella_apps::find(&f.kind) else {
-        return Err(AppError::BadRequest(format!("`{}` is not in the catalog", f.kind)));
+        return Err(AppError::BadRequest(format!(
+            "`{}` is not in the catalog",
+            f.kind
+        )));
     };
-    let app_id = if f.id.trim().is_empty() { entry.kind.to_owned() } else { f.id.trim().to_owned() };
-    if app_id.len() > 40 || !app_id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
-        return Err(AppError::BadRequest("an app id is lowercase letters, digits and '-'".into()));
+    let app_id = if f.id.trim().is_empty() {
+        entry.kind.to_owned()
+    } else {
+        f.id.trim().to_owned()
+    };
+    if app_id.len() > 40
+        || !app_id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        return Err(AppError::BadRequest(
+            "an app id is lowercase letters, digits and '-'".into(),
+        ));
     }
     let mut config = inst.config.0.clone();
     if config["apps"].get(&app_id).is_some() {
-        return Err(AppError::BadRequest(format!("the instance has an app `{app_id}` already")));
+        return Err(AppError::BadRequest(format!(
+            "the instance has an app `{app_id}` already"
+        )));
     }
     if !config["apps"].is_object() {
         config["apps"] = json!({});
     }
     config["apps"][&app_id] = json!({ "app": entry.kind });
     db::save_config(&state.pool, access.tenant_id, id, &inst.provider, &config).await?;
-    audit::record(&state.pool, &user, Some(access.tenant_id), "add-app", &format!("instance {}", inst.name), json!({ "app": app_id, "kind": entry.kind }), Some(peer.ip())).await?;
+    audit::record(
+        &state.pool,
+        &user,
+        Some(access.tenant_id),
+        "add-app",
+        &format!("instance {}", inst.name),
+        json!({ "app": app_id, "kind": entry.kind }),
+        Some(peer.ip()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/t/{}/instances/{id}#app-{app_id}", access.slug)).into_response())
 }
 
@@ -595,7 +668,16 @@ pub async fn remove_app(
         m.remove(&f.id);
     }
     db::save_config(&state.pool, access.tenant_id, id, &inst.provider, &config).await?;
-    audit::record(&state.pool, &user, Some(access.tenant_id), "remove-app", &format!("instance {}", inst.name), json!({ "app": f.id }), Some(peer.ip())).await?;
+    audit::record(
+        &state.pool,
+        &user,
+        Some(access.tenant_id),
+        "remove-app",
+        &format!("instance {}", inst.name),
+        json!({ "app": f.id }),
+        Some(peer.ip()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/t/{}/instances/{id}", access.slug)).into_response())
 }
 
@@ -623,7 +705,16 @@ pub async fn set_secret(
     secrets::store(&state.pool, &state.key, id, &f.name, &f.value)
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    audit::record(&state.pool, &user, Some(access.tenant_id), "set-secret", &format!("instance {}", inst.name), json!({ "name": f.name }), Some(peer.ip())).await?;
+    audit::record(
+        &state.pool,
+        &user,
+        Some(access.tenant_id),
+        "set-secret",
+        &format!("instance {}", inst.name),
+        json!({ "name": f.name }),
+        Some(peer.ip()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/t/{}/instances/{id}", access.slug)).into_response())
 }
 
@@ -638,12 +729,26 @@ pub async fn preview(
     let inst = instance_of(&state, &access, id).await?;
     let c = chrome(&state, &user, Some(&access), csrf.0).await?;
     let (files, size, errors) = match form::stack_of(&inst.config.0) {
-        Err(errors) => (vec![], String::new(), errors.into_iter().map(|(p, m)| format!("{p}: {m}")).collect()),
+        Err(errors) => (
+            vec![],
+            String::new(),
+            errors
+                .into_iter()
+                .map(|(p, m)| format!("{p}: {m}"))
+                .collect(),
+        ),
         Ok((stack, _)) => {
             // The views mask every secret, so the master key is not needed to show them.
             let keys = nassella_core::Keys::new(nassella_core::MasterKey::insecure_test_key());
             match nassella_core::build(&stack, &keys) {
-                Err(r) => (vec![], String::new(), r.problems().iter().map(|p| format!("{}: {}", p.path, p.kind)).collect()),
+                Err(r) => (
+                    vec![],
+                    String::new(),
+                    r.problems()
+                        .iter()
+                        .map(|p| format!("{}: {}", p.path, p.kind))
+                        .collect(),
+                ),
                 Ok(b) => {
                     let files = b
                         .bundle
@@ -658,12 +763,23 @@ pub async fn preview(
                         })
                         .collect();
                     let limit = stack.instance().provider_kind().user_data_limit();
-                    (files, format!("Ignition: {} of {limit} bytes.", b.bundle.ignition().len()), vec![])
+                    (
+                        files,
+                        format!("Ignition: {} of {limit} bytes.", b.bundle.ignition().len()),
+                        vec![],
+                    )
                 }
             }
         }
     };
-    render(&views::Preview { c, id, name: inst.name, files, size, errors })
+    render(&views::Preview {
+        c,
+        id,
+        name: inst.name,
+        files,
+        size,
+        errors,
+    })
 }
 
 /// Start-a-job form.
@@ -693,7 +809,16 @@ async fn enqueue(
         .queue
         .enqueue(jobs::key(inst.id), kind, &args, &user.username)
         .await?;
-    audit::record(&state.pool, user, Some(access.tenant_id), &format!("job-{kind}"), &format!("instance {}", inst.name), json!({ "job": job.to_string(), "args": args }), Some(peer.ip())).await?;
+    audit::record(
+        &state.pool,
+        user,
+        Some(access.tenant_id),
+        &format!("job-{kind}"),
+        &format!("instance {}", inst.name),
+        json!({ "job": job.to_string(), "args": args }),
+        Some(peer.ip()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/t/{}/jobs/{job}", access.slug)).into_response())
 }
 
@@ -709,7 +834,10 @@ pub async fn start_job(
     require(&access, Role::Operator)?;
     let inst = instance_of(&state, &access, id).await?;
     if !["plan", "apply", "backup"].contains(&f.kind.as_str()) {
-        return Err(AppError::BadRequest(format!("`{}` is not a job this form starts", f.kind)));
+        return Err(AppError::BadRequest(format!(
+            "`{}` is not a job this form starts",
+            f.kind
+        )));
     }
     enqueue(&state, &user, &access, &inst, &f.kind, json!({}), peer).await
 }
@@ -781,7 +909,9 @@ pub async fn job_events(
             }
         })
         .chain(end);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// `GET /t/{tenant}/instances/{id}/backups`
@@ -794,7 +924,10 @@ pub async fn backups(
     let access = enter(&state, &user, &tenant).await?;
     let inst = instance_of(&state, &access, id).await?;
     let (backups, error) = if inst.config.0.get("backup").is_none() {
-        (vec![], "The instance has no backup repository: set one in its config.".to_owned())
+        (
+            vec![],
+            "The instance has no backup repository: set one in its config.".to_owned(),
+        )
     } else {
         match state.control.list_backups(id).await {
             Ok(list) => (
@@ -803,7 +936,15 @@ pub async fn backups(
                         id: s["id"].as_str().unwrap_or_default().to_owned(),
                         short_id: s["short_id"].as_str().unwrap_or_default().to_owned(),
                         time: s["time"].as_str().unwrap_or_default().to_owned(),
-                        tags: s["tags"].as_array().map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+                        tags: s["tags"]
+                            .as_array()
+                            .map(|t| {
+                                t.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default(),
                     })
                     .collect(),
                 String::new(),
@@ -877,14 +1018,27 @@ pub async fn restore(
     if !valid_snapshot(&snapshot) {
         return Err(AppError::NotFound);
     }
-    enqueue(&state, &user, &access, &inst, "restore", json!({ "snapshot": snapshot }), peer).await
+    enqueue(
+        &state,
+        &user,
+        &access,
+        &inst,
+        "restore",
+        json!({ "snapshot": snapshot }),
+        peer,
+    )
+    .await
 }
 
 fn destroy_plan(inst: &InstanceRow) -> Vec<String> {
     if inst.provider == "local" {
         vec![
-            format!("Stop the local instance `{}` and remove its containers.", inst.name),
-            "Keep its data folder and its backups; deploying again brings it back with its data.".into(),
+            format!(
+                "Stop the local instance `{}` and remove its containers.",
+                inst.name
+            ),
+            "Keep its data folder and its backups; deploying again brings it back with its data."
+                .into(),
         ]
     } else {
         vec![
@@ -937,7 +1091,10 @@ pub async fn destroy(
             c: chrome(&state, &user, Some(&access), csrf.0).await?,
             id,
             plan: destroy_plan(&inst),
-            error: format!("Type `{}` exactly to confirm; nothing was changed.", inst.name),
+            error: format!(
+                "Type `{}` exactly to confirm; nothing was changed.",
+                inst.name
+            ),
             name: inst.name,
         })?;
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;

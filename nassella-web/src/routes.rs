@@ -37,16 +37,52 @@ pub fn table() -> Vec<RouteDef> {
         r("POST", "/logout", post(pages::logout)),
         r("GET", "/t/{tenant}", get(pages::dashboard)),
         r("GET", "/t/{tenant}/audit", get(pages::audit_log)),
-        r("GET", "/t/{tenant}/instances/new", get(pages::new_instance_form)),
-        r("POST", "/t/{tenant}/instances", post(pages::create_instance)),
+        r(
+            "GET",
+            "/t/{tenant}/instances/new",
+            get(pages::new_instance_form),
+        ),
+        r(
+            "POST",
+            "/t/{tenant}/instances",
+            post(pages::create_instance),
+        ),
         r("GET", "/t/{tenant}/instances/{id}", get(pages::instance)),
-        r("POST", "/t/{tenant}/instances/{id}", post(pages::save_instance)),
-        r("POST", "/t/{tenant}/instances/{id}/apps", post(pages::add_app)),
-        r("POST", "/t/{tenant}/instances/{id}/apps/remove", post(pages::remove_app)),
-        r("POST", "/t/{tenant}/instances/{id}/secrets", post(pages::set_secret)),
-        r("GET", "/t/{tenant}/instances/{id}/preview", get(pages::preview)),
-        r("POST", "/t/{tenant}/instances/{id}/jobs", post(pages::start_job)),
-        r("GET", "/t/{tenant}/instances/{id}/backups", get(pages::backups)),
+        r(
+            "POST",
+            "/t/{tenant}/instances/{id}",
+            post(pages::save_instance),
+        ),
+        r(
+            "POST",
+            "/t/{tenant}/instances/{id}/apps",
+            post(pages::add_app),
+        ),
+        r(
+            "POST",
+            "/t/{tenant}/instances/{id}/apps/remove",
+            post(pages::remove_app),
+        ),
+        r(
+            "POST",
+            "/t/{tenant}/instances/{id}/secrets",
+            post(pages::set_secret),
+        ),
+        r(
+            "GET",
+            "/t/{tenant}/instances/{id}/preview",
+            get(pages::preview),
+        ),
+        r(
+            "POST",
+            "/t/{tenant}/instances/{id}/jobs",
+            post(pages::start_job),
+        ),
+        r(
+            "GET",
+            "/t/{tenant}/instances/{id}/backups",
+            get(pages::backups),
+        ),
         r(
             "GET",
             "/t/{tenant}/instances/{id}/backups/{snapshot}/restore",
@@ -57,9 +93,21 @@ pub fn table() -> Vec<RouteDef> {
             "/t/{tenant}/instances/{id}/backups/{snapshot}/restore",
             post(pages::restore),
         ),
-        r("GET", "/t/{tenant}/instances/{id}/destroy", get(pages::destroy_form)),
-        r("POST", "/t/{tenant}/instances/{id}/destroy", post(pages::destroy)),
+        r(
+            "GET",
+            "/t/{tenant}/instances/{id}/destroy",
+            get(pages::destroy_form),
+        ),
+        r(
+            "POST",
+            "/t/{tenant}/instances/{id}/destroy",
+            post(pages::destroy),
+        ),
         r("GET", "/t/{tenant}/jobs/{job}", get(pages::job)),
-        r("GET", "/t/{tenant}/jobs/{job}/events", get(pages::job_events)),
+        r(
+            "GET",
+            "/t/{tenant}/jobs/{job}/events",
+            get(pages::job_events),
+        ),
     ]
 }

@@ -25,7 +25,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn browser() -> (Driver, Client) {
@@ -74,13 +78,21 @@ impl Shots {
 }
 
 async fn fill(c: &Client, id: &str, text: &str) {
-    let e = c.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("#{id}"));
+    let e = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("#{id}"));
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &Client, id: &str) {
-    c.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("#{id}")).click().await.unwrap();
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("#{id}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn text_of(c: &Client, id: &str) -> String {
@@ -106,7 +118,11 @@ fn http_get(port: u16, host: &str) -> String {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -124,13 +140,19 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     std::env::set_var("NASSELLA_WEB_AS_CLI", "1");
 
     let env = Env::new().await;
-    let ldap = Slapd::start(&ldif(&[("alice", "alice-pw")], &[("nassella-acme-admin", &["alice"])]));
+    let ldap = Slapd::start(&ldif(
+        &[("alice", "alice-pw")],
+        &[("nassella-acme-admin", &["alice"])],
+    ));
     let mut opts = env.options("browser", AuthMode::Ldap).await;
     opts.ldap_url = Some(ldap.url.clone());
     let state_dir = opts.state_dir.clone().unwrap();
     let server = common::start(opts).await;
     let base = format!("http://{}", server.addr);
-    let mut shots = Shots { dir: env.dir.path().join("screenshots"), n: 0 };
+    let mut shots = Shots {
+        dir: env.dir.path().join("screenshots"),
+        n: 0,
+    };
     std::fs::create_dir_all(&shots.dir).unwrap();
     eprintln!("screenshots go to {}", shots.dir.display());
     let (_driver, c) = browser().await;
@@ -153,17 +175,31 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     let id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
     let _stop = instance_tests::StopOnDrop {
         bin: env!("CARGO_BIN_EXE_nassella-web").into(),
-        root: state_dir.join("instances").join(id.to_string()).join("acme-shop").join("instance"),
+        root: state_dir
+            .join("instances")
+            .join(id.to_string())
+            .join("acme-shop")
+            .join("instance"),
     };
     for app in ["hello", "greet"] {
-        c.find(Locator::Id("add-kind")).await.unwrap().select_by_value("hello").await.unwrap();
+        c.find(Locator::Id("add-kind"))
+            .await
+            .unwrap()
+            .select_by_value("hello")
+            .await
+            .unwrap();
         fill(&c, "add-id", app).await;
         click(&c, "add-app").await;
     }
     let (http, https) = (free_port(), free_port());
     fill(&c, "f-instance-http_port", &http.to_string()).await;
     fill(&c, "f-instance-https_port", &https.to_string()).await;
-    fill(&c, "f-backup-repository", &env.dir.path().join("repo").display().to_string()).await;
+    fill(
+        &c,
+        "f-backup-repository",
+        &env.dir.path().join("repo").display().to_string(),
+    )
+    .await;
     fill(
         &c,
         "f-images",
@@ -175,20 +211,32 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     fill(&c, "f-apps-greet-host", "Greet.localhost").await;
     click(&c, "save").await;
     let err = c
-        .find(Locator::Css(r#".field-error[data-field="apps.greet.host"]"#))
+        .find(Locator::Css(
+            r#".field-error[data-field="apps.greet.host"]"#,
+        ))
         .await
         .expect("the composer's error shown at the greet app's host field")
         .text()
         .await
         .unwrap();
-    assert!(err.contains("Greet.localhost") && err.contains("apps.greet.routes[0].host"), "{err}");
-    assert!(c.find(Locator::Css("#deploy[disabled]")).await.is_ok(), "deploy waits for a fix");
+    assert!(
+        err.contains("Greet.localhost") && err.contains("apps.greet.routes[0].host"),
+        "{err}"
+    );
+    assert!(
+        c.find(Locator::Css("#deploy[disabled]")).await.is_ok(),
+        "deploy waits for a fix"
+    );
     shots.take(&c, "field-error").await;
 
     // Fixed.
     fill(&c, "f-apps-greet-host", "greet.localhost").await;
     click(&c, "save").await;
-    assert!(c.find_all(Locator::Css(".field-error")).await.unwrap().is_empty());
+    assert!(c
+        .find_all(Locator::Css(".field-error"))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(c.source().await.unwrap().contains("Saved."));
     shots.take(&c, "fixed").await;
 
@@ -196,7 +244,10 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     click(&c, "preview").await;
     let src = c.source().await.unwrap();
     assert!(src.contains("Caddyfile"), "the rendered files are listed");
-    assert!(src.contains("&lt;secret:") || src.contains("<secret:"), "secrets are masked");
+    assert!(
+        src.contains("&lt;secret:") || src.contains("<secret:"),
+        "secrets are masked"
+    );
     shots.take(&c, "preview").await;
     click(&c, "plan").await;
     job_done(&c, Duration::from_secs(300)).await;
@@ -209,7 +260,9 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     let log = job_done(&c, Duration::from_secs(600)).await;
     assert!(log.contains("==> applied"), "{log}");
     shots.take(&c, "deployed-log").await;
-    c.goto(&format!("{base}/t/acme/instances/{id}")).await.unwrap();
+    c.goto(&format!("{base}/t/acme/instances/{id}"))
+        .await
+        .unwrap();
     assert_eq!(text_of(&c, "status").await, "running");
     assert!(http_get(http, "hello.localhost").contains("hello from hello"));
     assert!(http_get(http, "greet.localhost").contains("hello from greet"));
@@ -221,13 +274,23 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     click(&c, "backup-now").await;
     job_done(&c, Duration::from_secs(300)).await;
     shots.take(&c, "backup-log").await;
-    c.goto(&format!("{base}/t/acme/instances/{id}/backups")).await.unwrap();
-    let rows = c.find_all(Locator::Css("#backup-list tbody tr")).await.unwrap();
+    c.goto(&format!("{base}/t/acme/instances/{id}/backups"))
+        .await
+        .unwrap();
+    let rows = c
+        .find_all(Locator::Css("#backup-list tbody tr"))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1, "one backup listed");
     shots.take(&c, "backups").await;
 
     // Restore it: the plan first.
-    c.find(Locator::Css("a.restore")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("a.restore"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let plan = text_of(&c, "restore-plan").await;
     assert!(plan.contains("before-restore"), "{plan}");
     shots.take(&c, "restore-plan").await;
@@ -237,8 +300,15 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     assert!(http_get(http, "hello.localhost").contains("hello from hello"));
 
     // Destroy, with the name typed.
-    c.goto(&format!("{base}/t/acme/instances/{id}/destroy")).await.unwrap();
-    assert!(c.find(Locator::Css("#destroy-confirm[disabled]")).await.is_ok(), "disabled until typed");
+    c.goto(&format!("{base}/t/acme/instances/{id}/destroy"))
+        .await
+        .unwrap();
+    assert!(
+        c.find(Locator::Css("#destroy-confirm[disabled]"))
+            .await
+            .is_ok(),
+        "disabled until typed"
+    );
     fill(&c, "confirm", "shop").await;
     shots.take(&c, "destroy").await;
     click(&c, "destroy-confirm").await;

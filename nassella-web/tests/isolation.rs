@@ -30,24 +30,89 @@ const CASES: &[(&str, &str, Scope, &[(&str, &str)])] = &[
     ("GET", "/static/app.js", Scope::Public, &[]),
     ("GET", "/static/style.css", Scope::Public, &[]),
     ("GET", "/login", Scope::Public, &[]),
-    ("POST", "/login", Scope::Public, &[("username", "bob"), ("password", "x")]),
+    (
+        "POST",
+        "/login",
+        Scope::Public,
+        &[("username", "bob"), ("password", "x")],
+    ),
     ("POST", "/logout", Scope::Public, &[]),
     ("GET", "/t/{tenant}", Scope::Tenant, &[]),
     ("GET", "/t/{tenant}/audit", Scope::Tenant, &[]),
     ("GET", "/t/{tenant}/instances/new", Scope::Tenant, &[]),
-    ("POST", "/t/{tenant}/instances", Scope::Tenant, &[("name", "intruder"), ("provider", "local")]),
+    (
+        "POST",
+        "/t/{tenant}/instances",
+        Scope::Tenant,
+        &[("name", "intruder"), ("provider", "local")],
+    ),
     ("GET", "/t/{tenant}/instances/{id}", Scope::Instance, &[]),
-    ("POST", "/t/{tenant}/instances/{id}", Scope::Instance, &[("apps.hello.host", "evil.localhost")]),
-    ("POST", "/t/{tenant}/instances/{id}/apps", Scope::Instance, &[("kind", "hello"), ("id", "evil")]),
-    ("POST", "/t/{tenant}/instances/{id}/apps/remove", Scope::Instance, &[("id", "hello")]),
-    ("POST", "/t/{tenant}/instances/{id}/secrets", Scope::Instance, &[("name", "HCLOUD_TOKEN"), ("value", "stolen")]),
-    ("GET", "/t/{tenant}/instances/{id}/preview", Scope::Instance, &[]),
-    ("POST", "/t/{tenant}/instances/{id}/jobs", Scope::Instance, &[("kind", "plan")]),
-    ("GET", "/t/{tenant}/instances/{id}/backups", Scope::Instance, &[]),
-    ("GET", "/t/{tenant}/instances/{id}/backups/{snapshot}/restore", Scope::Instance, &[]),
-    ("POST", "/t/{tenant}/instances/{id}/backups/{snapshot}/restore", Scope::Instance, &[]),
-    ("GET", "/t/{tenant}/instances/{id}/destroy", Scope::Instance, &[]),
-    ("POST", "/t/{tenant}/instances/{id}/destroy", Scope::Instance, &[("confirm", "zebra-secret")]),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}",
+        Scope::Instance,
+        &[("apps.hello.host", "evil.localhost")],
+    ),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}/apps",
+        Scope::Instance,
+        &[("kind", "hello"), ("id", "evil")],
+    ),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}/apps/remove",
+        Scope::Instance,
+        &[("id", "hello")],
+    ),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}/secrets",
+        Scope::Instance,
+        &[("name", "HCLOUD_TOKEN"), ("value", "stolen")],
+    ),
+    (
+        "GET",
+        "/t/{tenant}/instances/{id}/preview",
+        Scope::Instance,
+        &[],
+    ),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}/jobs",
+        Scope::Instance,
+        &[("kind", "plan")],
+    ),
+    (
+        "GET",
+        "/t/{tenant}/instances/{id}/backups",
+        Scope::Instance,
+        &[],
+    ),
+    (
+        "GET",
+        "/t/{tenant}/instances/{id}/backups/{snapshot}/restore",
+        Scope::Instance,
+        &[],
+    ),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}/backups/{snapshot}/restore",
+        Scope::Instance,
+        &[],
+    ),
+    (
+        "GET",
+        "/t/{tenant}/instances/{id}/destroy",
+        Scope::Instance,
+        &[],
+    ),
+    (
+        "POST",
+        "/t/{tenant}/instances/{id}/destroy",
+        Scope::Instance,
+        &[("confirm", "zebra-secret")],
+    ),
     ("GET", "/t/{tenant}/jobs/{job}", Scope::Job, &[]),
     ("GET", "/t/{tenant}/jobs/{job}/events", Scope::Job, &[]),
 ];
@@ -94,11 +159,22 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
 
     // B: an instance with an app and a secret, and a job.
     let bob = proxy_client("bob", "nassella-beta-admin");
-    let page = bob.get(format!("{base}/t/beta")).send().await.unwrap().text().await.unwrap();
+    let page = bob
+        .get(format!("{base}/t/beta"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let token = csrf_of(&page);
     let r = bob
         .post(format!("{base}/t/beta/instances"))
-        .form(&[("_csrf", token.as_str()), ("name", "zebra-secret"), ("provider", "local")])
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("name", "zebra-secret"),
+            ("provider", "local"),
+        ])
         .send()
         .await
         .unwrap();
@@ -106,7 +182,11 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
     let b_id: i64 = b_page.rsplit('/').next().unwrap().parse().unwrap();
     let r = bob
         .post(format!("{base}{b_page}/apps"))
-        .form(&[("_csrf", token.as_str()), ("kind", "hello"), ("id", "hello")])
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("kind", "hello"),
+            ("id", "hello"),
+        ])
         .send()
         .await
         .unwrap();
@@ -114,11 +194,23 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
     let b_job = server
         .state
         .queue
-        .enqueue(nassella_web::jobs::key(b_id), "plan", &serde_json::json!({}), "bob")
+        .enqueue(
+            nassella_web::jobs::key(b_id),
+            "plan",
+            &serde_json::json!({}),
+            "bob",
+        )
         .await
         .unwrap();
     // B's ids as B's own pages show them.
-    let html = bob.get(format!("{base}{b_page}")).send().await.unwrap().text().await.unwrap();
+    let html = bob
+        .get(format!("{base}{b_page}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains(&b_job.to_string()), "B's page links its job");
     let before: (serde_json::Value, String) =
         sqlx::query_as("SELECT config, status FROM instances WHERE id = $1")
@@ -126,15 +218,29 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
             .fetch_one(&server.state.pool)
             .await
             .unwrap();
-    let secrets_before: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets").fetch_one(&server.state.pool).await.unwrap();
+    let secrets_before: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets")
+        .fetch_one(&server.state.pool)
+        .await
+        .unwrap();
 
     // A: alice, admin of acme, with an instance of her own.
     let alice = proxy_client("alice", "nassella-acme-admin");
-    let page = alice.get(format!("{base}/t/acme")).send().await.unwrap().text().await.unwrap();
+    let page = alice
+        .get(format!("{base}/t/acme"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let mut a_token = csrf_of(&page);
     alice
         .post(format!("{base}/t/acme/instances"))
-        .form(&[("_csrf", a_token.as_str()), ("name", "mine"), ("provider", "local")])
+        .form(&[
+            ("_csrf", a_token.as_str()),
+            ("name", "mine"),
+            ("provider", "local"),
+        ])
         .send()
         .await
         .unwrap();
@@ -143,10 +249,12 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
     let b_job = b_job.to_string();
     let b_id_text = b_id.to_string();
     // Guesses: ids near B's, and absurd ones; alice's own instances are hers to see.
-    let own: Vec<i64> = sqlx::query_scalar("SELECT i.id FROM instances i JOIN tenants t ON t.id = i.tenant_id WHERE t.slug = 'acme'")
-        .fetch_all(&server.state.pool)
-        .await
-        .unwrap();
+    let own: Vec<i64> = sqlx::query_scalar(
+        "SELECT i.id FROM instances i JOIN tenants t ON t.id = i.tenant_id WHERE t.slug = 'acme'",
+    )
+    .fetch_all(&server.state.pool)
+    .await
+    .unwrap();
     let guessed_ids: Vec<String> = (b_id - 3..=b_id + 5)
         .filter(|n| *n != b_id && !own.contains(n))
         .map(|n| n.to_string())
@@ -196,16 +304,32 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
             };
             let status = resp.status();
             let body = resp.text().await.unwrap();
-            assert!(!body.contains("zebra-secret"), "{} {url} leaks B's instance name", route.method);
+            assert!(
+                !body.contains("zebra-secret"),
+                "{} {url} leaks B's instance name",
+                route.method
+            );
             if *scope != Scope::Public {
-                assert_eq!(status, StatusCode::NOT_FOUND, "{} {url}: {body}", route.method);
+                assert_eq!(
+                    status,
+                    StatusCode::NOT_FOUND,
+                    "{} {url}: {body}",
+                    route.method
+                );
             }
             checked += 1;
         }
         if route.method == "POST" && route.path == "/logout" {
             // Signed out by the case above: the proxy's headers sign alice in again, with a new
             // session and so a new token.
-            let page = alice.get(format!("{base}/t/acme")).send().await.unwrap().text().await.unwrap();
+            let page = alice
+                .get(format!("{base}/t/acme"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             assert!(!page.contains("zebra-secret"));
             a_token = csrf_of(&page);
         }
@@ -220,9 +344,21 @@ async fn a_user_of_one_tenant_reaches_nothing_of_another() {
             .await
             .unwrap();
     assert_eq!(before, after);
-    let secrets_after: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets").fetch_one(&server.state.pool).await.unwrap();
-    assert_eq!(secrets_after, secrets_before + 1, "only alice's own instance's master key was added");
-    let b_jobs = server.state.queue.for_instance(nassella_web::jobs::key(b_id), 100).await.unwrap();
+    let secrets_after: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets")
+        .fetch_one(&server.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        secrets_after,
+        secrets_before + 1,
+        "only alice's own instance's master key was added"
+    );
+    let b_jobs = server
+        .state
+        .queue
+        .for_instance(nassella_web::jobs::key(b_id), 100)
+        .await
+        .unwrap();
     assert_eq!(b_jobs.len(), 1, "only B's own job");
     server.stop().await;
 }

@@ -69,12 +69,7 @@ pub async fn authenticate(
     match bind.rc {
         0 => {}
         49 | 32 | 53 => return Err(LdapError::Credentials),
-        _ => {
-            return Err(LdapError::Server(anyhow::anyhow!(
-                "bind answered {}",
-                bind
-            )))
-        }
+        _ => return Err(LdapError::Server(anyhow::anyhow!("bind answered {}", bind))),
     }
     let server = |e: ldap3::LdapError| LdapError::Server(e.into());
     let (entries, _) = ldap

@@ -27,8 +27,7 @@ impl Env {
             .arg(dir.path())
             .status()
             .expect("chmod");
-        let cluster =
-            nassella_web::pg::Cluster::start(&dir.path().join("pg"))
+        let cluster = nassella_web::pg::Cluster::start(&dir.path().join("pg"))
             .await
             .expect("PostgreSQL starts");
         Self { dir, cluster }
@@ -75,17 +74,35 @@ pub fn client() -> reqwest::Client {
 
 /// The `_csrf` value of the first form of a page.
 pub fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").expect("a form with a CSRF token");
+    let at = html
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with a CSRF token");
     let rest = &html[at + "name=\"_csrf\" value=\"".len()..];
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
 /// Sign in through the form; returns the response of the POST.
-pub async fn sign_in(c: &reqwest::Client, base: &str, user: &str, password: &str) -> reqwest::Response {
-    let page = c.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+pub async fn sign_in(
+    c: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let token = csrf_of(&page);
     c.post(format!("{base}/login"))
-        .form(&[("_csrf", token.as_str()), ("username", user), ("password", password)])
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
         .send()
         .await
         .unwrap()

@@ -37,7 +37,9 @@ pub fn ldif(users: &[(&str, &str)], groups: &[(&str, &[&str])]) -> String {
         ));
     }
     for (cn, members) in groups {
-        s.push_str(&format!("dn: cn={cn},ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: {cn}\n"));
+        s.push_str(&format!(
+            "dn: cn={cn},ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: {cn}\n"
+        ));
         for m in *members {
             s.push_str(&format!("member: uid={m},ou=people,{SUFFIX}\n"));
         }
@@ -85,7 +87,11 @@ impl Slapd {
             .arg(d.join("data.ldif"))
             .output()
             .expect("slapadd (Debian package slapd)");
-        assert!(out.status.success(), "slapadd: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "slapadd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
         let child = Command::new("slapd")
@@ -103,7 +109,11 @@ impl Slapd {
             assert!(Instant::now() < deadline, "slapd did not listen on {url}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { url, child, _dir: dir }
+        Self {
+            url,
+            child,
+            _dir: dir,
+        }
     }
 }
 
