@@ -133,7 +133,8 @@ pub fn is_missing_repository(code: Option<i32>, stderr: &str) -> bool {
         || (code == Some(1) && stderr.contains("Is there a repository at the following location?"))
 }
 
-/// Write the target's module into the state folder.
+/// Write the target's module into the state folder (with the backend block
+/// `$NASSELLA_TF_BACKEND` names: [`crate::modules::write_backend`]).
 ///
 /// # Errors
 /// On I/O failure.
@@ -146,6 +147,7 @@ pub fn write_module(state: &StateDir, provider: Provider) -> Result<PathBuf> {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
     }
+    crate::modules::write_backend(&dir)?;
     Ok(dir)
 }
 

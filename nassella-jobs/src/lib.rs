@@ -7,9 +7,11 @@
 //!   number of replicas), heartbeats, takes over the jobs of dead replicas, and runs them through
 //!   a [`Handler`].
 
+pub mod control;
 mod log;
 pub mod pg;
 mod queue;
+pub mod terraform;
 pub mod tfstate;
 mod worker;
 

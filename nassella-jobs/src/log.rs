@@ -183,3 +183,30 @@ async fn store(
     tx.commit().await?;
     Ok(())
 }
+
+/// Copy a child's pipe to `log`, line by line, calling `each` on every line too. Bytes, not
+/// `lines()`: a line that is not UTF-8 must not stop the reading (the child would block on a
+/// full pipe).
+pub(crate) async fn copy_lines(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    stream: Stream,
+    log: Log,
+    mut each: impl FnMut(&str),
+) {
+    use tokio::io::AsyncBufReadExt as _;
+    let Some(pipe) = pipe else { return };
+    let mut reader = tokio::io::BufReader::new(pipe);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']);
+                log.line(stream, line);
+                each(line);
+            }
+        }
+    }
+}
