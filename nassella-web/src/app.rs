@@ -170,6 +170,7 @@ impl Server {
             key: key.clone(),
             state_dir: state_dir.clone(),
             cli,
+            database_url: url.clone(),
         };
         let queue = Queue::new(pool.clone());
         queue

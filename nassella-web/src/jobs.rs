@@ -61,6 +61,8 @@ pub struct ControlPlane {
     pub state_dir: PathBuf,
     /// The `nassella` program (with NASSELLA_WEB_AS_CLI=1 when it is this executable).
     pub cli: PathBuf,
+    /// The database URL Terraform's `pg` backend reaches (the instances' states live there).
+    pub database_url: String,
 }
 
 /// A prepared run: the private folder and what goes into the CLI's environment. Its `Debug`
@@ -70,6 +72,7 @@ pub struct Prepared {
     env: Vec<(String, String)>,
     master_hex: String,
     state_root: PathBuf,
+    instance: i64,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -154,24 +157,46 @@ impl ControlPlane {
             env,
             master_hex,
             state_root,
+            instance: instance_id,
         })
     }
 
-    fn command(&self, p: &Prepared, args: &[String]) -> tokio::process::Command {
+    /// The CLI for the commands `nassella_jobs::control` does not run (backups): the same
+    /// environment as its runs, Terraform's state in PostgreSQL included (a restore applies).
+    fn command(&self, p: &Prepared, args: &[String], session: &str) -> tokio::process::Command {
+        let backend = nassella_jobs::tfstate::Backend::new(&self.database_url, key(p.instance));
+        let lock = format!("-lock-timeout={}", nassella_jobs::tfstate::LOCK_TIMEOUT);
         let mut cmd = tokio::process::Command::new(&self.cli);
         cmd.args(args)
             .arg("--config")
             .arg(p.config())
-            .arg("--master-key-file")
-            .arg(p.key())
-            .env("NASSELLA_WEB_AS_CLI", "1")
             .env("NASSELLA_STATE_DIR", &p.state_root)
             .env("TF_IN_AUTOMATION", "1")
+            .env("NO_COLOR", "1")
+            .env("NASSELLA_TF_BACKEND", "pg")
+            .env("TF_CLI_ARGS_init", backend.init_args().join(" "))
+            .env("TF_CLI_ARGS_plan", &lock)
+            .env("TF_CLI_ARGS_apply", &lock)
+            .env("TF_CLI_ARGS_destroy", &lock)
+            .envs(backend.env(session))
             .env_remove("NASSELLA_MASTER_KEY")
-            .envs(p.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.run_env(p))
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
+    }
+
+    /// The environment of every CLI run: the secrets, the master key's file, and the switch
+    /// that makes this executable the CLI (its value is no word a log would hold, since every
+    /// value here is redacted from the job's log).
+    fn run_env(&self, p: &Prepared) -> Vec<(String, String)> {
+        let mut env = p.env.clone();
+        env.push((
+            "NASSELLA_MASTER_KEY_FILE".into(),
+            p.key().display().to_string(),
+        ));
+        env.push(("NASSELLA_WEB_AS_CLI".into(), "nassella-web-cli-mode".into()));
+        env
     }
 
     /// `backups list --json` for an instance.
@@ -180,8 +205,9 @@ impl ControlPlane {
     /// When the CLI fails; its message is in the error.
     pub async fn list_backups(&self, instance_id: i64) -> Result<Vec<Value>> {
         let p = self.prepare(instance_id).await?;
+        nassella_jobs::tfstate::prepare(&self.pool, key(instance_id)).await?;
         let out = self
-            .command(&p, &["backups".into(), "list".into(), "--json".into()])
+            .command(&p, &["backups".into(), "list".into(), "--json".into()], "nassella-web-list")
             .output()
             .await
             .context("running nassella")?;
@@ -216,14 +242,39 @@ impl Handler for ControlPlane {
             // is one more snapshot, a restore recorded its plan before deploying it.
             log.info("resuming: the previous worker stopped; running the command again");
         }
-        log.info(&format!("$ nassella {}", args.join(" ")));
         let p = self.prepare(instance).await?;
-        for (_, v) in &p.env {
-            log.redact(v);
-        }
         log.redact(p.master_hex.trim());
+        let action = match job.kind.as_str() {
+            "plan" => Some(nassella_jobs::control::Action::Plan),
+            "apply" => Some(nassella_jobs::control::Action::Apply),
+            "destroy" => Some(nassella_jobs::control::Action::Destroy),
+            _ => None,
+        };
+        if let Some(action) = action {
+            // The command line's flow with Terraform's state in PostgreSQL (nassella-jobs).
+            let control = nassella_jobs::control::ControlPlane::new(
+                &self.cli,
+                &self.database_url,
+                self.pool.clone(),
+            );
+            let run = nassella_jobs::control::Run {
+                action,
+                state_base: p.state_root.clone(),
+                config: p.config(),
+                env: self.run_env(&p),
+            };
+            let outcome = control.run(job, &run, log).await?;
+            self.after(job, instance).await?;
+            return Ok(outcome);
+        }
+        log.info(&format!("$ nassella {}", args.join(" ")));
+        nassella_jobs::tfstate::prepare(&self.pool, job.instance_id).await?;
+        for (_, v) in self.run_env(&p) {
+            log.redact(&v);
+        }
+        let session = format!("nassella-{}-{}", job.id.simple(), job.attempt);
         let mut child = self
-            .command(&p, &args)
+            .command(&p, &args, &session)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -257,6 +308,15 @@ impl Handler for ControlPlane {
                 args.join(" ")
             )));
         }
+        let new_status = self.after(job, instance).await?;
+        let summary = last.lock().expect("summary lock").clone();
+        Ok(Outcome(json!({ "summary": summary, "status": new_status })))
+    }
+}
+
+impl ControlPlane {
+    /// Record what a successful job left the instance as.
+    async fn after(&self, job: &Job, instance: i64) -> Result<Option<&'static str>> {
         let new_status = match job.kind.as_str() {
             "apply" | "restore" => Some("running"),
             "destroy" => Some("destroyed"),
@@ -265,7 +325,6 @@ impl Handler for ControlPlane {
         if let Some(s) = new_status {
             crate::db::set_status(&self.pool, instance, s).await?;
         }
-        let summary = last.lock().expect("summary lock").clone();
-        Ok(Outcome(json!({ "summary": summary, "status": new_status })))
+        Ok(new_status)
     }
 }

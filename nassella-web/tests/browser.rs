@@ -114,6 +114,21 @@ async fn job_done(c: &Client, limit: Duration) -> String {
     }
 }
 
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 fn http_get(port: u16, host: &str) -> String {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -267,6 +282,16 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     assert!(http_get(http, "hello.localhost").contains("hello from hello"));
     assert!(http_get(http, "greet.localhost").contains("hello from greet"));
     shots.take(&c, "running").await;
+    // Terraform's state is in PostgreSQL (the instance's own schema), not in the state folder.
+    let schema = nassella_jobs::tfstate::schema_name(nassella_web::jobs::key(id));
+    let state: String = sqlx::query_scalar(&format!("SELECT data FROM {schema}.states WHERE name = 'default'"))
+        .fetch_one(&server.state.pool)
+        .await
+        .expect("the instance's Terraform state in its schema");
+    assert!(state.contains("terraform_data"), "{state}");
+    let folder = state_dir.join("instances").join(id.to_string()).join("acme-shop");
+    let local_states: Vec<_> = walk(&folder).into_iter().filter(|p| p.ends_with("terraform.tfstate")).collect();
+    assert!(local_states.iter().all(|p| !std::fs::read_to_string(p).unwrap_or_default().contains("terraform_data.instance")), "{local_states:?}");
 
     // Back up now, list it.
     click(&c, "backups").await;
