@@ -96,7 +96,14 @@ async fn click(c: &Client, id: &str) {
 }
 
 async fn text_of(c: &Client, id: &str) -> String {
-    c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    match c.find(Locator::Id(id)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(_) => panic!(
+            "no #{id} on {}:\n{}",
+            c.current_url().await.unwrap(),
+            c.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+        ),
+    }
 }
 
 /// Wait on a job page until the job has ended; panics with its log when it failed.
