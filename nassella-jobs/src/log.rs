@@ -79,7 +79,8 @@ impl Log {
     }
 
     /// Never show `secret` in this log: every later line has it replaced by `********`. Register
-    /// a secret before running anything that might print it.
+    /// a secret before running anything that might print it. Values shorter than 4 characters
+    /// are ignored (they would mask ordinary words, and are no secret worth the name).
     pub fn redact(&self, secret: &str) {
         if secret.len() >= 4 {
             if let Ok(mut s) = self.secrets.write() {

@@ -233,27 +233,36 @@ impl Cluster {
 
     /// A command from the PostgreSQL binaries, run as the server user.
     fn command(&self, program: &str) -> tokio::process::Command {
-        let exe = self.bin.join(program);
-        let mut c = match &self.runas {
-            Some(r) => {
-                let mut c = tokio::process::Command::new("setpriv");
-                c.arg(format!("--reuid={}", r.uid))
-                    .arg(format!("--regid={}", r.gid))
-                    .arg("--init-groups")
-                    .arg("--")
-                    .arg(exe);
-                c
-            }
-            None => tokio::process::Command::new(exe),
-        };
-        // A cwd the server user can enter (ours may be /root), and no PG* settings of ours.
-        c.current_dir(&self.dir)
+        let (exe, prefix) = self.program(program);
+        let mut c = tokio::process::Command::new(exe);
+        c.args(prefix)
+            // A cwd the server user can enter (ours may be /root), and no PG* settings of ours.
+            .current_dir(&self.dir)
             .env_remove("PGDATA")
             .env_remove("PGHOST")
             .env_remove("PGPORT")
             .stdin(Stdio::null())
             .kill_on_drop(true);
         c
+    }
+
+    /// How to run `program` of the PostgreSQL binaries as the server user: the executable and
+    /// its first arguments (`setpriv … -- <program>` under root).
+    fn program(&self, program: &str) -> (PathBuf, Vec<std::ffi::OsString>) {
+        let exe = self.bin.join(program);
+        match &self.runas {
+            Some(r) => (
+                PathBuf::from("setpriv"),
+                vec![
+                    format!("--reuid={}", r.uid).into(),
+                    format!("--regid={}", r.gid).into(),
+                    "--init-groups".into(),
+                    "--".into(),
+                    exe.into(),
+                ],
+            ),
+            None => (exe, Vec::new()),
+        }
     }
 
     /// `initdb` into `data.init`, renamed to `data` once complete, so a half-made cluster is
@@ -386,18 +395,9 @@ impl Drop for Cluster {
         if !self.running {
             return;
         }
-        let mut c = match &self.runas {
-            Some(r) => {
-                let mut c = std::process::Command::new("setpriv");
-                c.arg(format!("--reuid={}", r.uid))
-                    .arg(format!("--regid={}", r.gid))
-                    .arg("--init-groups")
-                    .arg("--")
-                    .arg(self.bin.join("pg_ctl"));
-                c
-            }
-            None => std::process::Command::new(self.bin.join("pg_ctl")),
-        };
+        let (exe, prefix) = self.program("pg_ctl");
+        let mut c = std::process::Command::new(exe);
+        c.args(prefix);
         let _ = c
             .args(["stop", "-m", "fast", "-w", "-t", PG_CTL_TIMEOUT_SECS, "-D"])
             .arg(self.data_dir())

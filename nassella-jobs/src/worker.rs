@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
+use futures_util::FutureExt as _;
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
@@ -60,6 +61,14 @@ impl From<anyhow::Error> for JobError {
 pub trait Handler: Send + Sync + 'static {
     /// Run `job`, writing progress to `log`.
     async fn run(&self, job: &Job, log: &Log) -> Result<Outcome, JobError>;
+}
+
+/// A shared handler is a handler (the web app keeps one in its state and gives workers a clone).
+#[async_trait]
+impl<H: Handler> Handler for Arc<H> {
+    async fn run(&self, job: &Job, log: &Log) -> Result<Outcome, JobError> {
+        self.as_ref().run(job, log).await
+    }
 }
 
 /// Claims and runs jobs. Several workers (in one process or many) share one queue.
@@ -188,7 +197,13 @@ impl Worker {
             // a next job), or the poll interval (takeovers need no notification).
             tokio::select! {
                 () = &mut shutdown => break 'outer,
-                _ = listener.recv() => {}
+                n = listener.recv() => {
+                    // Down database: recv fails at once (it reconnects on the next call);
+                    // do not spin.
+                    if n.is_err() {
+                        tokio::time::sleep(self.poll).await;
+                    }
+                }
                 () = freed.notified() => {}
                 () = tokio::time::sleep(self.poll) => {}
             }
@@ -331,7 +346,9 @@ impl Worker {
             job.attempt,
             lost.clone(),
         )));
-        let run = handler.run(&job, &log);
+        // A panicking handler fails its job instead of leaving it to be taken over again and
+        // again.
+        let run = std::panic::AssertUnwindSafe(handler.run(&job, &log)).catch_unwind();
         let result = tokio::select! {
             r = run => Some(r),
             () = lost.notified() => None,
@@ -347,15 +364,26 @@ impl Worker {
                 ));
                 log.flush().await;
             }
-            Some(Ok(outcome)) => {
+            Some(Ok(Ok(outcome))) => {
                 log.info("succeeded");
                 log.flush().await;
                 self.finish(&job, "succeeded", Some(&outcome.0), None).await;
             }
-            Some(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 log.info(&format!("failed: {e}"));
                 log.flush().await;
                 self.finish(&job, "failed", None, Some(&e.0)).await;
+            }
+            Some(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let msg = format!("failed: the job's handler panicked ({what}); this is a bug in the web app, report it");
+                log.info(&msg);
+                log.flush().await;
+                self.finish(&job, "failed", None, Some(&msg)).await;
             }
         }
     }

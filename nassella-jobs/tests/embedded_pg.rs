@@ -111,3 +111,48 @@ async fn bad_database_names_are_refused() {
     }
     cluster.stop().await.unwrap();
 }
+
+/// As a normal user the cluster runs as that user, with everything 0700. Run as root, the test
+/// runs itself again as `nobody` (Debian's unprivileged user) to cover that path.
+#[tokio::test]
+async fn as_a_normal_user_too() {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = std::fs::metadata("/proc/self").unwrap().uid();
+    if me == 0 {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", "as_a_normal_user_too", "--nocapture"])
+            .env("TMPDIR", "/tmp")
+            .env("HOME", "/tmp")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "as nobody:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "the test did not run as nobody:\n{text}"
+        );
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("pg");
+    let cluster = Cluster::start(&dir).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&cluster.url()).await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT current_user")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(user, "nassella");
+    c.close().await.unwrap();
+    for p in ["", "data", "run"] {
+        let m = std::fs::metadata(dir.join(p)).unwrap();
+        assert_eq!(m.uid(), me, "{p} is not ours");
+        assert_eq!(m.mode() & 0o777, 0o700, "{p}");
+    }
+    cluster.stop().await.unwrap();
+}

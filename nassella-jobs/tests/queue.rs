@@ -13,10 +13,13 @@ use nassella_jobs::{Handler, Job, JobError, JobState, Log, Outcome, Worker};
 use serde_json::json;
 use uuid::Uuid;
 
+/// One run: (instance, n, start, end).
+type Ran = (Uuid, i64, Instant, Instant);
+
 /// Sleeps `ms` (from the job's args), records when it ran, logs a line; fails when asked.
 #[derive(Clone, Default)]
 struct Sleeper {
-    runs: Arc<Mutex<Vec<(Uuid, i64, Instant, Instant)>>>,
+    runs: Arc<Mutex<Vec<Ran>>>,
 }
 
 #[async_trait]
@@ -251,14 +254,7 @@ async fn a_dead_workers_job_is_taken_over_after_the_timeout() {
             (2, "b".into(), Some("succeeded".into())),
         ]
     );
-    let log: Vec<String> = db
-        .queue
-        .logs(id, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.line)
-        .collect();
+    let log: Vec<String> = common::log_lines(&db.queue, id).await;
     assert!(
         log.iter()
             .any(|l| l == "resumed: attempt 2 on worker b (worker a stopped heartbeating)"),
@@ -297,22 +293,21 @@ async fn a_worker_that_lost_its_job_stops_it_and_cannot_overwrite_the_result() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // It says so in the log (written just after the handler stopped)…
+    loop {
+        let log = common::log_lines(&db.queue, id).await;
+        if log.iter().any(|l| l.starts_with("worker a lost this job")) {
+            break;
+        }
+        assert!(Instant::now() < end, "no `lost` line: {log:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …and wrote no result over the new owner's: the job is still the other's, running.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     a.abort();
     let job = db.queue.get(id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Running, "worker a wrote a result");
     assert_eq!(job.claimed_by.as_deref(), Some("other"));
-    let log: Vec<String> = db
-        .queue
-        .logs(id, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.line)
-        .collect();
-    assert!(
-        log.iter().any(|l| l.starts_with("worker a lost this job")),
-        "{log:?}"
-    );
 }
 
 #[tokio::test]
@@ -354,4 +349,37 @@ async fn migrations_run_beside_another_migrator_and_twice() {
         .await
         .unwrap();
     assert_eq!(n, 2);
+}
+
+/// Panics.
+#[derive(Clone)]
+struct Panics;
+
+#[async_trait]
+impl Handler for Panics {
+    async fn run(&self, _job: &Job, _log: &Log) -> Result<Outcome, JobError> {
+        panic!("wrong turn")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_job_once() {
+    let db = common::db().await;
+    let id = db
+        .queue
+        .enqueue(Uuid::new_v4(), "x", &json!({}), "bob")
+        .await
+        .unwrap();
+    let w = spawn_worker(Worker::new(db.queue.clone(), "w"), Panics, 1);
+    let job = db.queue.wait(id, Duration::from_secs(20)).await.unwrap();
+    w.abort();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, 1);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap()
+            .contains("handler panicked (wrong turn)"),
+        "{job:?}"
+    );
 }

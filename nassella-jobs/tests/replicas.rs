@@ -211,14 +211,7 @@ async fn two_replicas_one_killed_mid_apply() {
             panic!("{e:#}\nreplica B:\n{log}")
         });
         if job.state != JobState::Succeeded {
-            let lines: Vec<String> = db
-                .queue
-                .logs(*id, 0)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|l| l.line)
-                .collect();
+            let lines: Vec<String> = common::log_lines(&db.queue, *id).await;
             panic!(
                 "job {id} ended {}: {:?}\n{}",
                 job.state,
@@ -235,14 +228,7 @@ async fn two_replicas_one_killed_mid_apply() {
     let job = db.queue.get(victim_id).await.unwrap().unwrap();
     assert_eq!(job.attempt, 2, "{job:?}");
     assert_eq!(job.claimed_by.as_deref(), Some("B"));
-    let lines: Vec<String> = db
-        .queue
-        .logs(victim_id, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.line)
-        .collect();
+    let lines: Vec<String> = common::log_lines(&db.queue, victim_id).await;
     assert!(
         lines
             .iter()

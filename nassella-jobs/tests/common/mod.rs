@@ -34,3 +34,14 @@ pub async fn db() -> Db {
         dir,
     }
 }
+
+/// The text of job `id`'s stored log lines, in order.
+pub async fn log_lines(queue: &Queue, id: uuid::Uuid) -> Vec<String> {
+    queue
+        .logs(id, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect()
+}
