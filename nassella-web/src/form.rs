@@ -523,10 +523,7 @@ fn drop_nulls(v: &mut Value) {
 
 /// The stack of a config, through the CLI's config code; or every problem, as (path, message),
 /// with the warnings apart.
-#[allow(clippy::type_complexity)]
-pub fn stack_of(
-    config: &Value,
-) -> Result<(nassella_core::Stack, Vec<(String, String)>), Vec<(String, String)>> {
+pub fn stack_of(config: &Value) -> Result<(nassella_core::Stack, Problems), Problems> {
     let text = to_toml(config).map_err(|e| vec![("config".to_owned(), e)])?;
     let (stack, report) = nassella_cli::config::parse("instance", &text)
         .map_err(|e| vec![("config".to_owned(), e)])?;
@@ -551,9 +548,12 @@ pub fn stack_of(
     }
 }
 
+/// Problems as (path, message).
+pub type Problems = Vec<(String, String)>;
+
 /// Check a config: errors (which block a deploy) and warnings.
 #[must_use]
-pub fn check(config: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub fn check(config: &Value) -> (Problems, Problems) {
     match stack_of(config) {
         Ok((_, warnings)) => (vec![], warnings),
         Err(errors) => (errors, vec![]),

@@ -207,14 +207,18 @@ impl ControlPlane {
         let p = self.prepare(instance_id).await?;
         nassella_jobs::tfstate::prepare(&self.pool, key(instance_id)).await?;
         let out = self
-            .command(&p, &["backups".into(), "list".into(), "--json".into()], "nassella-web-list")
+            .command(
+                &p,
+                &["backups".into(), "list".into(), "--json".into()],
+                "nassella-web-list",
+            )
             .output()
             .await
             .context("running nassella")?;
         if !out.status.success() {
             bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
         }
-        Ok(serde_json::from_slice(&out.stdout).context("reading `backups list --json`")?)
+        serde_json::from_slice(&out.stdout).context("reading `backups list --json`")
     }
 }
 

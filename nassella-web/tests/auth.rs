@@ -379,7 +379,11 @@ async fn session_cookies_are_secure_unless_plain_http_on_loopback() {
     let mut opts = env.options("cookies", AuthMode::Local).await;
     opts.insecure_cookie = false;
     let server = common::start(opts.clone()).await;
-    let r = client().get(format!("http://{}/login", server.addr)).send().await.unwrap();
+    let r = client()
+        .get(format!("http://{}/login", server.addr))
+        .send()
+        .await
+        .unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Max-Age="] {
         assert!(cookie.contains(flag), "{flag} missing in {cookie}");
@@ -388,6 +392,9 @@ async fn session_cookies_are_secure_unless_plain_http_on_loopback() {
     // Turning Secure off is refused anywhere but on a loopback address.
     opts.insecure_cookie = true;
     opts.listen = "0.0.0.0:0".parse().unwrap();
-    let e = nassella_web::Server::start(opts).await.unwrap_err().to_string();
+    let e = nassella_web::Server::start(opts)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("loopback"), "{e}");
 }

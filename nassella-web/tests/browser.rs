@@ -101,7 +101,12 @@ async fn text_of(c: &Client, id: &str) -> String {
         Err(_) => panic!(
             "no #{id} on {}:\n{}",
             c.current_url().await.unwrap(),
-            c.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+            c.find(Locator::Css("main"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
         ),
     }
 }
@@ -291,14 +296,27 @@ async fn sign_in_configure_deploy_back_up_and_restore_in_a_browser() {
     shots.take(&c, "running").await;
     // Terraform's state is in PostgreSQL (the instance's own schema), not in the state folder.
     let schema = nassella_jobs::tfstate::schema_name(nassella_web::jobs::key(id));
-    let state: String = sqlx::query_scalar(&format!("SELECT data FROM {schema}.states WHERE name = 'default'"))
-        .fetch_one(&server.state.pool)
-        .await
-        .expect("the instance's Terraform state in its schema");
+    let state: String = sqlx::query_scalar(&format!(
+        "SELECT data FROM {schema}.states WHERE name = 'default'"
+    ))
+    .fetch_one(&server.state.pool)
+    .await
+    .expect("the instance's Terraform state in its schema");
     assert!(state.contains("terraform_data"), "{state}");
-    let folder = state_dir.join("instances").join(id.to_string()).join("acme-shop");
-    let local_states: Vec<_> = walk(&folder).into_iter().filter(|p| p.ends_with("terraform.tfstate")).collect();
-    assert!(local_states.iter().all(|p| !std::fs::read_to_string(p).unwrap_or_default().contains("terraform_data.instance")), "{local_states:?}");
+    let folder = state_dir
+        .join("instances")
+        .join(id.to_string())
+        .join("acme-shop");
+    let local_states: Vec<_> = walk(&folder)
+        .into_iter()
+        .filter(|p| p.ends_with("terraform.tfstate"))
+        .collect();
+    assert!(
+        local_states.iter().all(|p| !std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .contains("terraform_data.instance")),
+        "{local_states:?}"
+    );
 
     // Back up now, list it.
     click(&c, "backups").await;

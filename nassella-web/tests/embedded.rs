@@ -7,6 +7,7 @@ mod common;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
+#[allow(clippy::zombie_processes)] // the caller waits for it (`interrupt`)
 fn start(state: &std::path::Path) -> (std::process::Child, String, Option<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nassella-web"))
         .args(["--listen", "127.0.0.1:0"])
@@ -96,7 +97,10 @@ async fn runs_on_its_own_with_a_printed_first_password() {
 
 #[test]
 fn help_explains_every_option_and_its_environment_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_nassella-web")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nassella-web"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for var in [

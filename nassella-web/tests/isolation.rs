@@ -23,8 +23,16 @@ enum Scope {
     Job,
 }
 
+/// A route's case: method, path, what it reaches, the form a POST sends.
+type Case = (
+    &'static str,
+    &'static str,
+    Scope,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Every route, with what it reaches and the form a POST sends.
-const CASES: &[(&str, &str, Scope, &[(&str, &str)])] = &[
+const CASES: &[Case] = &[
     ("GET", "/", Scope::Public, &[]),
     ("GET", "/healthz", Scope::Public, &[]),
     ("GET", "/static/app.js", Scope::Public, &[]),
