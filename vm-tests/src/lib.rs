@@ -96,11 +96,14 @@ impl VmStack {
         .backup(Backup::new(REPOSITORY).restic_image(RESTIC_IMAGE))
         .image_override(nassella_core::render::CADDY_IMAGE, CADDY_IMAGE)
         .app_at(
+            "hello",
             Box::new(Hello::new(HELLO_HOST).image(HELLO_IMAGE)),
             nassella_core::Origin::file_line("vm-tests", 1),
         );
         for app in extra {
-            s = s.app_at(app, nassella_core::Origin::file_line("vm-tests", 2));
+            // Each extra app under its kind, as `Stack::app` adds it.
+            let id = app.kind().to_owned();
+            s = s.app_at(id, app, nassella_core::Origin::file_line("vm-tests", 2));
         }
         Self { stack: s, mirror }
     }

@@ -19,9 +19,6 @@ const PROBE_HOST: &str = "probe.test";
 
 impl App for MetadataProbe {
     fn kind(&self) -> &str {
-        "metadata-probe"
-    }
-    fn id(&self) -> &str {
         "probe"
     }
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn serves_its_host_with_its_name() {
         let v = compose(&stack(Greeter::new("hi.example.org").named("welcome"))).unwrap();
-        let b = render(&v, &Keys::new(MasterKey::insecure_test_key()));
+        let b = render(&v, &Keys::new(MasterKey::insecure_test_key())).unwrap();
         let file = |path: &str| String::from_utf8_lossy(b.get(path).unwrap()).into_owned();
         let compose_file = file("instance/etc/nassella/apps/hi/compose.yaml");
         assert!(

@@ -10,9 +10,6 @@ impl App for Web {
     fn kind(&self) -> &str {
         "web"
     }
-    fn id(&self) -> &str {
-        "web"
-    }
     fn contribute(&self, _cx: &AppContext<'_>) -> Contribution {
         let mut c = Contribution::new();
         c.service(Service::new("web", "nginx:1.27.3").port(80));
