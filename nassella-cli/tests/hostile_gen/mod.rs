@@ -474,7 +474,8 @@ fn text<'a>(b: &'a nassella_core::Bundle, path: &str, out: &mut Outcome) -> &'a 
 }
 
 /// Directives the units may use: anything else came from a value.
-const UNIT_DIRECTIVES: [&str; 30] = [
+const UNIT_DIRECTIVES: [&str; 33] = [
+    "AccuracySec",
     "After",
     "Before",
     "ConditionPathExists",
@@ -486,7 +487,9 @@ const UNIT_DIRECTIVES: [&str; 30] = [
     "ExecStop",
     "ExecStopPost",
     "JobRunningTimeoutSec",
+    "OnBootSec",
     "OnCalendar",
+    "OnUnitInactiveSec",
     "Options",
     "Persistent",
     "RemainAfterExit",
