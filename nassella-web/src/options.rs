@@ -37,7 +37,8 @@ pub struct Options {
     pub database_url: Option<String>,
 
     /// Folder for the embedded database, the generated key file and each instance's working
-    /// state. Default: $XDG_STATE_HOME/nassella-web, else ~/.local/state/nassella-web.
+    /// state. Default: $XDG_STATE_HOME/nassella-web, else /var/lib/nassella-web when run as
+    /// root, else ~/.local/state/nassella-web.
     #[arg(long, env = "NASSELLA_WEB_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -132,11 +133,18 @@ impl Options {
         if let Some(d) = &self.state_dir {
             return d.clone();
         }
-        let base = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        base.join("nassella-web")
+        if let Some(base) = std::env::var_os("XDG_STATE_HOME") {
+            return PathBuf::from(base).join("nassella-web");
+        }
+        // Run by root, the embedded PostgreSQL runs as `postgres`, which cannot enter root's
+        // home (mode 0700): keep a root service's state where services keep theirs.
+        if running_as_root() {
+            return PathBuf::from("/var/lib/nassella-web");
+        }
+        std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".local/state"))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("nassella-web")
     }
 
     /// The sign-in mode in force.
@@ -148,4 +156,10 @@ impl Options {
             AuthMode::Ldap
         })
     }
+}
+
+/// Whether this process runs as root (the owner of `/proc/self` is the process's user).
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
